@@ -1,0 +1,104 @@
+/*
+ * route.c - from one published message to every matching session.
+ *
+ * The trie is walked under its read lock and the matches are collected in
+ * the worker's scratch array; then they are sorted by session so that one
+ * session with overlapping subscriptions gets the message once, at the
+ * highest granted QoS, with every subscription identifier [MQTT-3.3.4-2],
+ * [MQTT-3.3.4-3]. Each delivery goes to the session's home worker.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "core/globals.h"
+
+/* One matching subscription. */
+typedef struct match {
+    session_t *s;        /* Subscriber (a reference is taken while collected). */
+    uint8_t opts;        /* Subscription options. */
+    uint8_t shared;      /* Came from a share group. */
+    uint32_t sub_id;     /* Subscription identifier or 0. */
+} match_t;
+
+typedef struct route_ctx {
+    bworker_t *bw;       /* Collecting worker. */
+    session_t *origin;   /* Publisher, for No Local. */
+} route_ctx_t;
+
+static void on_match(void *ctx, void *owner, uint8_t opts, uint32_t sub_id, int shared)
+{
+    route_ctx_t *rc = ctx;
+    bworker_t *bw = rc->bw;
+    session_t *s = owner;
+    /* No Local: not back to the publisher's own session [MQTT-3.8.3-3]. */
+    if ((opts & MQTT_SUBOPT_NO_LOCAL) && s == rc->origin && !shared) return;
+    if (bw->nmatch == bw->match_cap) {
+        size_t cap = bw->match_cap ? bw->match_cap * 2 : 64;
+        match_t *nm = realloc(bw->matches, cap * sizeof *nm);
+        if (!nm) return; /* Out of memory: this receiver misses the message. */
+        bw->matches = nm;
+        bw->match_cap = cap;
+    }
+    /* The trie holds a reference for each subscription, and the session
+     * cannot lose it while we hold the read lock; keep one of our own for
+     * the delivery. */
+    session_ref(s);
+    bw->matches[bw->nmatch++] = (match_t){s, opts, (uint8_t)shared, sub_id};
+}
+
+static int on_online(void *ctx, void *owner)
+{
+    session_t *s = owner;
+    return atomic_load_explicit(&s->online, memory_order_relaxed);
+}
+
+static int match_cmp(const void *a, const void *b)
+{
+    const match_t *x = a, *y = b;
+    return x->s < y->s ? -1 : x->s > y->s;
+}
+
+size_t route_publish(bworker_t *bw, msg_t *m, session_t *origin)
+{
+    route_ctx_t rc = {bw, origin};
+    bw->nmatch = 0;
+    topic_tree_match(broker_g.subs, (const char *)m->topic.p, m->topic.len, on_match, on_online, &rc);
+    size_t n = bw->nmatch;
+    if (n == 0) return 0;
+    match_t *ms = bw->matches;
+    if (n > 1) qsort(ms, n, sizeof *ms, match_cmp);
+    size_t reached = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        uint8_t qos = 0, retain = 0;
+        uint32_t ids[MQTT_MAX_SUB_IDS];
+        uint8_t nid = 0;
+        for (; j < n && ms[j].s == ms[i].s; j++) {
+            uint8_t q = ms[j].opts & MQTT_SUBOPT_QOS_MASK;
+            if (q > qos) qos = q;
+            /* Retain As Published keeps the flag; otherwise live messages go out with retain 0 [MQTT-3.3.1-12]. */
+            if (ms[j].opts & MQTT_SUBOPT_RAP) retain |= m->retain;
+            if (ms[j].sub_id && nid < MQTT_MAX_SUB_IDS) ids[nid++] = ms[j].sub_id;
+        }
+        if (qos > m->qos) qos = m->qos;
+        session_t *s = ms[i].s;
+        qitem_t *q = qitem_new(m, qos, retain, ids, nid);
+        if (q) {
+            session_dispatch(bw, s, q);
+            reached++;
+        }
+        for (size_t k = i; k < j; k++) session_unref(ms[k].s);
+        i = j;
+    }
+    bw->nmatch = 0;
+    return reached;
+}
+
+void route_retain(msg_t *m)
+{
+    if (!iot_config()->retain_available) return;
+    /* An empty payload removes the retained message [MQTT-3.3.1-10]. */
+    retain_set(broker_g.retained, (const char *)m->topic.p, m->topic.len, m->payload.len ? m : NULL);
+    METRIC_SET(retained_count, retain_count(broker_g.retained));
+}
