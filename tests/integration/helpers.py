@@ -109,7 +109,9 @@ class PahoClient:
             self.c = mqtt.Client(client_id, clean_session=clean, protocol=mqtt.MQTTv311,
                                  reconnect_on_failure=False)
         self.c.max_queued_messages_set(0)
-        self.c.max_inflight_messages_set(100)
+        # Stay within the server's Receive Maximum (max_inflight = 20 in the test config);
+        # paho 1.6.1 does not read it from CONNACK.
+        self.c.max_inflight_messages_set(20)
         if will:
             self.c.will_set(will["topic"], will.get("payload", b""), will.get("qos", 0),
                             will.get("retain", False), will.get("props"))
@@ -198,9 +200,7 @@ class PahoClient:
             kw["properties"] = props
         self.c.connect(self.broker.host, self.broker.port,
                        keepalive=self.keepalive if keepalive is None else keepalive, **kw)
-        if not self.started:
-            self.c.loop_start()
-            self.started = True
+        self._ensure_loop()
         self._wait(lambda: len(self.connacks) > n or len(self.disconnects) > nd, timeout,
                    "CONNACK")
         ca = self.connacks[n] if len(self.connacks) > n else None
@@ -209,6 +209,17 @@ class PahoClient:
             assert ca.rc == expect_rc, "%s: CONNACK %r, expected rc %d" % (
                 self.client_id, ca, expect_rc)
         return ca
+
+    def _ensure_loop(self):
+        # paho's network thread ends when the connection ends (no auto-reconnect);
+        # start a new one for each connection.
+        t = getattr(self.c, "_thread", None)
+        if t is not None and not t.is_alive():
+            self.c.loop_stop()
+            t = None
+        if t is None:
+            self.c.loop_start()
+        self.started = True
 
     def reconnect(self, **kw):
         """Disconnects (if connected) and connects again with the same client id."""

@@ -12,6 +12,14 @@
  *   broker should send (CONNACK or DISCONNECT): 0x81 malformed, 0x82 protocol
  *   error, 0x95 packet too large, 0x90 topic name invalid, 0x84 unsupported
  *   protocol version, 0x85 client identifier not valid.
+ *   The decoder maps its errors to reasons this way: IOT_EMALFORMED and
+ *   IOT_EUTF8 -> 0x81, IOT_EPROTO -> 0x82, IOT_ETOOLARGE -> 0x95,
+ *   IOT_EUNSUPPORTED -> 0x84, IOT_ETOPIC -> 0x90 (PUBLISH topic name, will
+ *   topic), IOT_ELIMIT -> 0x83 (valid but past what the structs can hold:
+ *   more than MQTT_MAX_SUB_IDS subscription ids, more than 65535 user
+ *   properties, filters or reason codes), IOT_EINVAL -> 0x83 (version
+ *   argument not 0, 4 or 5). 0x85 is the broker's to send: the decoder
+ *   checks a client id only for UTF-8.
  *
  * Encode contract: mqtt_encode_size() tells the exact size; mqtt_encode()
  * writes exactly that many bytes into a buffer the caller sized (it asserts).
@@ -154,6 +162,13 @@ enum mqtt_prop_bit {
  * checked too: payload format, request flags, max QoS and the *_AVAIL bytes
  * are 0 or 1; receive maximum, max packet size, topic alias and
  * subscription identifier are non-zero.
+ * The decoder does not know the direction, so it accepts subscription
+ * identifiers in any PUBLISH: a broker must itself refuse them in a
+ * PUBLISH from a client [MQTT-3.3.4-6] (sub_id_count != 0).
+ * Encoding writes, in identifier order, the properties whose bit is set
+ * and that the packet type allows (others are silently left out); user
+ * properties only when MQTT_P_USER_PROPERTY is set; in SUBSCRIBE only
+ * sub_ids[0].
  */
 typedef struct mqtt_props {
     uint32_t present;            /* MQTT_P_* bits of the properties present. */
@@ -208,7 +223,9 @@ int mqtt_user_props_next(const mqtt_props_t *props, size_t *pos,
 /*
  * Copies the user property records of props as encoded 0x26 records into
  * out (capacity cap) and returns the number of bytes written, or the number
- * needed when out is NULL. The result is a valid user_raw span.
+ * needed when out is NULL. The result is a valid user_raw span. Only whole
+ * records are copied: when cap is short, the copy stops before the first
+ * record that does not fit.
  */
 size_t mqtt_user_props_records(const mqtt_props_t *props, uint8_t *out, size_t cap);
 
@@ -313,21 +330,34 @@ typedef struct mqtt_packet {
  * without waiting for the rest. Returns bytes consumed (> 0), IOT_EAGAIN,
  * or a negative error with pkt->reason set. On IOT_EUNSUPPORTED for a
  * CONNECT, pkt->u.connect.proto_level holds the requested level so that
- * the right CONNACK can be sent.
+ * the right CONNACK can be sent. Only the union member of pkt->type is
+ * cleared and filled (none for PINGREQ/PINGRESP); after an error, only
+ * type, flags and reason are meaningful (and that proto_level).
  */
 int mqtt_decode(const uint8_t *buf, size_t len, int version, size_t max_size,
                 mqtt_packet_t *pkt);
 
 /*
  * Returns the encoded size of pkt for version, or 0 when the packet cannot
- * be encoded (remaining length above MQTT_MAX_REMAINING).
+ * be encoded: remaining length above MQTT_MAX_REMAINING, a string or binary
+ * field longer than 65535 bytes, a subscription id of 0 or above
+ * MQTT_MAX_REMAINING, AUTH for 3.1.1, an unknown type, or a version other
+ * than MQTT_V311 / MQTT_V5. pkt->flags is ignored: the first byte comes
+ * from the type and, for PUBLISH, from dup/qos/retain.
  */
 size_t mqtt_encode_size(int version, const mqtt_packet_t *pkt);
 
 /*
  * Encodes pkt for version into out, which has room for cap bytes; asserts
- * cap >= mqtt_encode_size(). Returns the bytes written. For v3 the
- * properties and v5-only fields are left out.
+ * cap >= mqtt_encode_size(). Returns the bytes written (0, writing
+ * nothing, where an assert would fire in a debug build). For v3 the
+ * properties and v5-only fields are left out (ack and DISCONNECT reason
+ * codes, UNSUBACK codes, subscription option bits above QoS); v3 SUBACK
+ * codes are copied as they are. For v5, PUBACK/PUBREC/PUBREL/PUBCOMP with
+ * reason 0 and no properties take the short form (remaining length 2), a
+ * reason without properties omits the property length, and DISCONNECT or
+ * AUTH with reason 0 and no properties have remaining length 0. CONNECT is
+ * written with protocol level version (connect.proto_level is ignored).
  */
 size_t mqtt_encode(uint8_t *out, size_t cap, int version, const mqtt_packet_t *pkt);
 

@@ -11,6 +11,8 @@
  * rejects the ones a client must not send, and the bridge decodes the
  * server's.
  */
+#include <stddef.h>
+
 #include "proto/mqtt/mqtt_int.h"
 
 /* Reason codes each MQTT 5 packet may carry (MQTT 5.0 sections 3.x.2.1). */
@@ -137,7 +139,7 @@ static int mqtt__dec_connack(mqtt__rd_t *r, int version, mqtt_connack_t *c)
     if (mqtt__rd_u8(r, &flags) || mqtt__rd_u8(r, &c->reason))
         return IOT_EMALFORMED;
     if (flags & 0xFE)
-        return IOT_EMALFORMED; /* Reserved bits 7-1 [MQTT-3.2.2-1]. */
+        return IOT_EMALFORMED; /* Reserved bits 7-1 (5.0 [MQTT-3.2.2-1]). */
     c->session_present = flags & 1;
     if (version == MQTT_V5 ? !MQTT__RC_OK(mqtt__rc_connack, c->reason) : c->reason > 5)
         return IOT_EPROTO;
@@ -249,7 +251,7 @@ static int mqtt__dec_subscribe(mqtt__rd_t *r, int version, int type, mqtt_subscr
 
 /*
  * SUBACK and UNSUBACK: one reason code per filter of the request. A 3.1.1
- * UNSUBACK holds only the packet id (remaining length 2 [MQTT-3.11.1]).
+ * UNSUBACK holds only the packet id (remaining length 2, section 3.11.1).
  */
 static int mqtt__dec_suback(mqtt__rd_t *r, int version, int type, mqtt_suback_t *s)
 {
@@ -341,7 +343,9 @@ int mqtt_decode(const uint8_t *buf, size_t len, int version, size_t max_size,
     size_t total;
     int rc;
 
-    memset(pkt, 0, sizeof *pkt);
+    /* Of the union (over 700 bytes: CONNECT has two property sets) only the
+     * member in use is zeroed, below. */
+    memset(pkt, 0, offsetof(mqtt_packet_t, u));
     if (version != 0 && version != MQTT_V311 && version != MQTT_V5) {
         rc = IOT_EINVAL;
         goto fail;
@@ -370,30 +374,37 @@ int mqtt_decode(const uint8_t *buf, size_t len, int version, size_t max_size,
 
     switch (pkt->type) {
     case MQTT_CONNECT:
+        memset(&pkt->u.connect, 0, sizeof pkt->u.connect);
         rc = mqtt__dec_connect(&body, &pkt->u.connect);
         break;
     case MQTT_CONNACK:
+        memset(&pkt->u.connack, 0, sizeof pkt->u.connack);
         rc = mqtt__dec_connack(&body, version, &pkt->u.connack);
         break;
     case MQTT_PUBLISH:
+        memset(&pkt->u.publish, 0, sizeof pkt->u.publish);
         rc = mqtt__dec_publish(&body, version, pkt->flags, &pkt->u.publish);
         break;
     case MQTT_PUBACK:
     case MQTT_PUBREC:
     case MQTT_PUBREL:
     case MQTT_PUBCOMP:
+        memset(&pkt->u.ack, 0, sizeof pkt->u.ack);
         rc = mqtt__dec_ack(&body, version, pkt->type, &pkt->u.ack);
         break;
     case MQTT_SUBSCRIBE:
     case MQTT_UNSUBSCRIBE:
+        memset(&pkt->u.subscribe, 0, sizeof pkt->u.subscribe);
         rc = mqtt__dec_subscribe(&body, version, pkt->type, &pkt->u.subscribe);
         break;
     case MQTT_SUBACK:
     case MQTT_UNSUBACK:
+        memset(&pkt->u.suback, 0, sizeof pkt->u.suback);
         rc = mqtt__dec_suback(&body, version, pkt->type, &pkt->u.suback);
         break;
     case MQTT_DISCONNECT:
     case MQTT_AUTH:
+        memset(&pkt->u.disconnect, 0, sizeof pkt->u.disconnect);
         rc = mqtt__dec_disconnect(&body, version, pkt->type, &pkt->u.disconnect);
         break;
     default: /* PINGREQ, PINGRESP: no body. */

@@ -220,7 +220,9 @@ static uint8_t mqtt__first_byte(const mqtt_packet_t *pkt)
 
     switch (pkt->type) {
     case MQTT_PUBLISH:
-        flags = (uint8_t)((p->dup ? 0x08 : 0) | (p->qos & 3) << 1 | (p->retain ? 1 : 0));
+        /* DUP stays 0 on QoS 0 [MQTT-3.3.1-2], whatever the caller set. */
+        flags = (uint8_t)((p->dup && p->qos ? 0x08 : 0) | (p->qos & 3) << 1 |
+                          (p->retain ? 1 : 0));
         break;
     case MQTT_PUBREL:
     case MQTT_SUBSCRIBE:

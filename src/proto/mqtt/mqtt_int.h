@@ -28,7 +28,7 @@ typedef struct mqtt__wr {
     uint8_t *end;       /* One past the last byte that may be written. */
 } mqtt__wr_t;
 
-/* Returns a cursor over the span s. */
+/* Returns a cursor over [p, p + len); p may be NULL when len is 0. */
 static inline mqtt__rd_t mqtt__rd_span(const uint8_t *p, size_t len)
 {
     mqtt__rd_t r = { p, p ? p + len : p };

@@ -388,4 +388,5 @@ void mqtt__props_write(mqtt__wr_t *w, int ctx, const mqtt_props_t *pr, size_t co
         }
     }
     assert((size_t)(w->p - start) == content);
+    (void)start; /* Used only by the assert. */
 }

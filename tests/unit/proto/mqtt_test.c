@@ -6,7 +6,9 @@
  * the OASIS rule it breaks. Every valid vector is decoded whole, as each of
  * its prefixes (which must all ask for more), against a guard page, fed one
  * byte at a time inside a stream of all the others, and re-encoded: the
- * canonical ones must come back byte for byte. Run under ASan + UBSan.
+ * canonical ones must come back byte for byte. Then the fields of a few
+ * decoded vectors, the user property and subscription list iterators, and
+ * the 5.0 short forms. Run under ASan + UBSan.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -318,7 +320,7 @@ static const bad_t bad[] = {
       B(0x10, 0x0C, 0, 4, M, 4, 0x03, 0, 60, 0, 0) },
     { "[MQTT-3.1.2-13] will QoS without will flag", 0, MAL,
       B(0x10, 0x0C, 0, 4, M, 4, 0x0A, 0, 60, 0, 0) },
-    { "[MQTT-3.1.2-15] will retain without will flag", 0, MAL,
+    { "v5 [MQTT-3.1.2-13] will retain without will flag", 0, MAL,
       B(0x10, 0x0D, 0, 4, M, 5, 0x22, 0, 60, 0, 0, 0) },
     { "[MQTT-3.1.2-14] will QoS 3", 0, MAL,
       B(0x10, 0x12, 0, 4, M, 4, 0x1E, 0, 60, 0, 0, 0, 1, 't', 0, 1, 'x') },
@@ -360,7 +362,7 @@ static const bad_t bad[] = {
       B(0x10, 0x0E, 0, 4, M, 5, 0x02, 0, 60, 0x80, 0x00, 0, 0) },
 
     /* CONNACK. */
-    { "[MQTT-3.2.2-1] CONNACK reserved flag bits", 4, MAL, B(0x20, 0x02, 0x02, 0x00) },
+    { "v5 numbering [MQTT-3.2.2-1] CONNACK reserved flag bits", 4, MAL, B(0x20, 0x02, 0x02, 0x00) },
     { "CONNACK v3 return code 6", 4, PRO, B(0x20, 0x02, 0x00, 0x06) },
     { "[MQTT-3.2.2-4] session present on refusal", 4, PRO, B(0x20, 0x02, 0x01, 0x05) },
     { "CONNACK v5 reason 0x01", 5, PRO, B(0x20, 0x03, 0x00, 0x01, 0x00) },
@@ -545,6 +547,186 @@ static void test_bad_version_argument(void **state)
     assert_int_equal(mqtt_decode(NULL, 0, 4, 0, &p), IOT_EAGAIN);
 }
 
+/* ---- Decoded fields ---- */
+
+#define S(lit) ((mqtt_str_t){ (const uint8_t *)(lit), sizeof(lit) - 1 })
+
+static const mqtt_str_t none = { NULL, 0 };
+
+static void assert_str(mqtt_str_t a, mqtt_str_t b)
+{
+    assert_int_equal(a.len, b.len);
+    if (a.len)
+        assert_memory_equal(a.p, b.p, a.len);
+}
+
+/* A decoded v5 CONNECT, field by field. */
+static void test_decode_connect_fields(void **state)
+{
+    static const uint8_t v[] = {
+        0x10, 0x3B, 0, 4, 'M', 'Q', 'T', 'T', 5, 0xEE, 0, 10,
+        0x0F, 0x11, 0, 0, 0, 0x78, 0x21, 0, 10, 0x26, 0, 1, 'k', 0, 1, 'v',
+        0, 2, 'c', '1',
+        0x0B, 0x01, 0x01, 0x03, 0, 1, 'j', 0x18, 0, 0, 0, 5,
+        0, 3, 'w', '/', 't', 0, 3, 'b', 'y', 'e', 0, 1, 'u', 0, 2, 0x00, 0xFF,
+    };
+    mqtt_packet_t p;
+    mqtt_connect_t *c = &p.u.connect;
+    mqtt_str_t k, val;
+    size_t pos = 0;
+
+    (void)state;
+    assert_int_equal(mqtt_decode(v, sizeof v, 0, 0, &p), sizeof v);
+    assert_int_equal(c->proto_level, 5);
+    assert_int_equal(c->clean, 1);
+    assert_int_equal(c->will_flag, 1);
+    assert_int_equal(c->will_qos, 1);
+    assert_int_equal(c->will_retain, 1);
+    assert_int_equal(c->has_username, 1);
+    assert_int_equal(c->has_password, 1);
+    assert_int_equal(c->keepalive, 10);
+    assert_str(c->client_id, S("c1"));
+    assert_str(c->will_topic, S("w/t"));
+    assert_str(c->will_payload, S("bye"));
+    assert_str(c->username, S("u"));
+    assert_str(c->password, S("\x00\xff"));
+    assert_int_equal(c->props.present,
+                     MQTT_P_SESSION_EXPIRY | MQTT_P_RECEIVE_MAX | MQTT_P_USER_PROPERTY);
+    assert_int_equal(c->props.session_expiry, 120);
+    assert_int_equal(c->props.receive_max, 10);
+    assert_int_equal(c->props.user_count, 1);
+    assert_int_equal(mqtt_user_props_next(&c->props, &pos, &k, &val), 1);
+    assert_str(k, S("k"));
+    assert_str(val, S("v"));
+    assert_int_equal(mqtt_user_props_next(&c->props, &pos, &k, &val), 0);
+    assert_int_equal(c->will_props.present,
+                     MQTT_P_PAYLOAD_FORMAT | MQTT_P_CONTENT_TYPE | MQTT_P_WILL_DELAY);
+    assert_int_equal(c->will_props.payload_format, 1);
+    assert_str(c->will_props.content_type, S("j"));
+    assert_int_equal(c->will_props.will_delay, 5);
+}
+
+/*
+ * A decoded v5 PUBLISH: repeated subscription ids, user properties in order
+ * [MQTT-3.3.2-18], and the copy of the user properties that outlives the
+ * input buffer.
+ */
+static void test_decode_publish_fields(void **state)
+{
+    static const uint8_t v[] = {
+        0x32, 0x34, 0, 3, 'a', '/', 'b', 0, 5,
+        0x27, 0x01, 0x01, 0x02, 0, 0, 0, 60, 0x08, 0, 3, 'r', '/', 'x', 0x09, 0, 2, 0xAA, 0xBB,
+        0x0B, 0x07, 0x0B, 0x80, 0x01, 0x23, 0, 3, 0x26, 0, 1, 'a', 0, 1, 'b', 0x26, 0, 1, 'c',
+        0, 0, 'h', 'e', 'l', 'l', 'o',
+    };
+    static const uint8_t recs[] = { 0x26, 0, 1, 'a', 0, 1, 'b', 0x26, 0, 1, 'c', 0, 0 };
+    mqtt_packet_t p;
+    mqtt_publish_t *m = &p.u.publish;
+    mqtt_props_t copy;
+    uint8_t out[32];
+    mqtt_str_t k, val;
+    size_t pos = 0;
+
+    (void)state;
+    assert_int_equal(mqtt_decode(v, sizeof v, 5, 0, &p), sizeof v);
+    assert_int_equal(p.flags, 0x02);
+    assert_int_equal(m->qos, 1);
+    assert_int_equal(m->packet_id, 5);
+    assert_str(m->topic, S("a/b"));
+    assert_str(m->payload, S("hello"));
+    assert_int_equal(m->props.payload_format, 1);
+    assert_int_equal(m->props.message_expiry, 60);
+    assert_str(m->props.response_topic, S("r/x"));
+    assert_str(m->props.correlation_data, S("\xaa\xbb"));
+    assert_int_equal(m->props.sub_id_count, 2);
+    assert_int_equal(m->props.sub_ids[0], 7);
+    assert_int_equal(m->props.sub_ids[1], 128);
+    assert_int_equal(m->props.topic_alias, 3);
+    assert_int_equal(m->props.user_count, 2);
+    assert_int_equal(mqtt_user_props_next(&m->props, &pos, &k, &val), 1);
+    assert_str(k, S("a"));
+    assert_str(val, S("b"));
+    assert_int_equal(mqtt_user_props_next(&m->props, &pos, &k, &val), 1);
+    assert_str(k, S("c"));
+    assert_str(val, none);
+    assert_int_equal(mqtt_user_props_next(&m->props, &pos, &k, &val), 0);
+
+    /* Records only, in order; only whole records fit a short buffer. */
+    assert_int_equal(mqtt_user_props_records(&m->props, NULL, 0), sizeof recs);
+    assert_int_equal(mqtt_user_props_records(&m->props, out, sizeof out), sizeof recs);
+    assert_memory_equal(out, recs, sizeof recs);
+    assert_int_equal(mqtt_user_props_records(&m->props, out, 10), 7);
+    assert_int_equal(mqtt_user_props_records(&m->props, out, sizeof out), sizeof recs);
+    /* The copy is a user_raw of its own that iterates the same. */
+    copy = m->props;
+    copy.user_raw = (mqtt_str_t){ out, sizeof recs };
+    pos = 0;
+    assert_int_equal(mqtt_user_props_next(&copy, &pos, &k, &val), 1);
+    assert_str(k, S("a"));
+    assert_int_equal(mqtt_user_props_next(&copy, &pos, &k, &val), 1);
+    assert_str(val, none);
+    assert_int_equal(mqtt_user_props_next(&copy, &pos, &k, &val), 0);
+}
+
+static void test_decode_subscribe_list(void **state)
+{
+    static const uint8_t v[] = { 0x82, 0x18, 0, 10, 0x02, 0x0B, 0x05, 0, 3, 'a', '/', '+',
+                                 0x2D, 0, 10, '$', 's', 'h', 'a', 'r', 'e', '/', 'g', '/',
+                                 'x', 0x02 };
+    static const uint8_t u[] = { 0xA2, 0x0A, 0, 3, 0, 1, '#', 0, 3, '+', '/', '+' };
+    mqtt_packet_t p;
+    mqtt_str_t f;
+    uint8_t opts;
+    size_t pos = 0;
+
+    (void)state;
+    assert_int_equal(mqtt_decode(v, sizeof v, 5, 0, &p), sizeof v);
+    assert_int_equal(p.u.subscribe.packet_id, 10);
+    assert_int_equal(p.u.subscribe.count, 2);
+    assert_int_equal(p.u.subscribe.props.sub_id_count, 1);
+    assert_int_equal(p.u.subscribe.props.sub_ids[0], 5);
+    assert_int_equal(mqtt_sub_next(&p.u.subscribe, 1, &pos, &f, &opts), 1);
+    assert_str(f, S("a/+"));
+    assert_int_equal(opts & MQTT_SUBOPT_QOS_MASK, 1);
+    assert_true(opts & MQTT_SUBOPT_NO_LOCAL);
+    assert_true(opts & MQTT_SUBOPT_RAP);
+    assert_int_equal(opts >> MQTT_SUBOPT_RH_SHIFT, 2);
+    assert_int_equal(mqtt_sub_next(&p.u.subscribe, 1, &pos, &f, &opts), 1);
+    assert_str(f, S("$share/g/x"));
+    assert_int_equal(opts, 2);
+    assert_int_equal(mqtt_sub_next(&p.u.subscribe, 1, &pos, &f, &opts), 0);
+
+    pos = 0;
+    assert_int_equal(mqtt_decode(u, sizeof u, 4, 0, &p), sizeof u);
+    assert_int_equal(p.u.subscribe.count, 2);
+    assert_int_equal(mqtt_sub_next(&p.u.subscribe, 0, &pos, &f, NULL), 1);
+    assert_str(f, S("#"));
+    assert_int_equal(mqtt_sub_next(&p.u.subscribe, 0, &pos, &f, NULL), 1);
+    assert_str(f, S("+/+"));
+    assert_int_equal(mqtt_sub_next(&p.u.subscribe, 0, &pos, &f, NULL), 0);
+}
+
+/* Shortened 5.0 acks and DISCONNECT decode with reason 0 and no properties. */
+static void test_decode_short_forms(void **state)
+{
+    static const uint8_t puback[] = { 0x40, 0x02, 0, 1 };
+    static const uint8_t pubrel[] = { 0x62, 0x03, 0, 1, 0x92 };
+    static const uint8_t disc[] = { 0xE0, 0x00 };
+    static const uint8_t disc1[] = { 0xE0, 0x01, 0x8B };
+    mqtt_packet_t p;
+
+    (void)state;
+    assert_int_equal(mqtt_decode(puback, sizeof puback, 5, 0, &p), sizeof puback);
+    assert_int_equal(p.u.ack.reason, 0);
+    assert_int_equal(p.u.ack.props.present, 0);
+    assert_int_equal(mqtt_decode(pubrel, sizeof pubrel, 5, 0, &p), sizeof pubrel);
+    assert_int_equal(p.u.ack.reason, 0x92);
+    assert_int_equal(mqtt_decode(disc, sizeof disc, 5, 0, &p), sizeof disc);
+    assert_int_equal(p.u.disconnect.reason, 0);
+    assert_int_equal(mqtt_decode(disc1, sizeof disc1, 5, 0, &p), sizeof disc1);
+    assert_int_equal(p.u.disconnect.reason, MQTT_RC_SERVER_SHUTTING_DOWN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,6 +739,10 @@ int main(void)
         cmocka_unit_test(test_unsupported_level),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_bad_version_argument),
+        cmocka_unit_test(test_decode_connect_fields),
+        cmocka_unit_test(test_decode_publish_fields),
+        cmocka_unit_test(test_decode_subscribe_list),
+        cmocka_unit_test(test_decode_short_forms),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
