@@ -64,6 +64,11 @@ void handle_publish(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
     const iot_config_t *cfg = iot_config();
     mqtt_str_t topic = pub->topic;
 
+    if (pub->props.present & MQTT_P_SUB_ID) {
+        /* Only the server puts subscription identifiers in a PUBLISH [MQTT-3.3.4-6]. */
+        client_fail(c, IOT_EPROTO, MQTT_RC_PROTOCOL_ERROR, "subscription identifier in PUBLISH from a client");
+        return;
+    }
     if (pub->retain && !cfg->retain_available) {
         client_fail(c, IOT_EPROTO, MQTT_RC_RETAIN_NOT_SUPPORTED, "retain is not available");
         return;

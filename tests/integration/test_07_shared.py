@@ -129,6 +129,7 @@ def test_shared_qos_is_min_of_pub_and_sub(broker, clients, version):
     assert m0.wait_messages(1)[0].qos == 1
 
 
+@xfail_mosquitto("2.0.11 sends retained messages on a shared subscribe (MQTT 5.0 3.3.1.3)")
 def test_v5_retained_not_sent_on_shared_subscribe(broker, clients):
     """Retained messages go to new Non-shared Subscriptions only (MQTT 5.0 section
     3.3.1.3)."""
@@ -144,6 +145,7 @@ def test_v5_retained_not_sent_on_shared_subscribe(broker, clients):
     assert [m.topic for m in s.messages] == [t + "/sentinel"], s.messages
 
 
+@xfail_mosquitto("2.0.11 accepts No Local on a shared subscription [MQTT-3.8.3-4]")
 def test_v5_no_local_on_shared_is_protocol_error(broker, clients):
     """No Local = 1 on a Shared Subscription is a Protocol Error [MQTT-3.8.3-4]:
     the server closes the connection (DISCONNECT 0x82 may come first)."""
@@ -155,7 +157,14 @@ def test_v5_no_local_on_shared_is_protocol_error(broker, clients):
         assert p.type == R.DISCONNECT and p.rc == 0x82, got
 
 
-@pytest.mark.parametrize("bad", ["$share/g", "$share//t", "$share/g+/t", "$share/#/t"])
+@pytest.mark.parametrize("bad", [
+    pytest.param("$share/g", id="no-filter", marks=xfail_mosquitto(
+        "2.0.11 accepts $share/g without a filter [MQTT-4.8.2-2]")),
+    pytest.param("$share//t", id="empty-name", marks=xfail_mosquitto(
+        "2.0.11 accepts an empty ShareName [MQTT-4.8.2-1]")),
+    pytest.param("$share/g+/t", id="plus-in-name"),
+    pytest.param("$share/#/t", id="hash-in-name"),
+])
 def test_v5_invalid_share_name_refused(broker, clients, bad):
     """A ShareName must be non-empty without wildcards, followed by / and a filter
     [MQTT-4.8.2-1, -2]: SUBACK failure (0x8F / 0x80 / 0x9E) or connection closed."""
