@@ -218,9 +218,12 @@ void handle_connect(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
     } else {
         id = (const char *)k->client_id.p;
     }
-    if (!cfg->allow_anonymous && !k->has_username) {
+    if (!cfg->allow_anonymous) {
+        /* No credential store exists yet, so nobody can be verified: refuse
+         * everyone rather than trust an unchecked user name. */
         METRIC_INC(auth_failures);
-        connack_refuse(c, MQTT_RC_NOT_AUTHORIZED, MQTT_V3_NOT_AUTHORIZED, "anonymous clients are not allowed");
+        connack_refuse(c, MQTT_RC_NOT_AUTHORIZED, MQTT_V3_NOT_AUTHORIZED,
+                       "allow_anonymous is false and no credential store is configured");
         return;
     }
     const mqtt_props_t *pr = &k->props;
