@@ -136,6 +136,13 @@ int main(int argc, char **argv)
 
     uint64_t next_sys = iot_now_ms();
     for (;;) {
+        /* $SYS is published at once at start, so its retained values are
+         * there for the first subscriber, then every sys_interval. */
+        int interval = iot_config()->sys_interval;
+        if (interval > 0 && iot_now_ms() >= next_sys) {
+            broker_post_sys();
+            next_sys = iot_now_ms() + (uint64_t)interval * 1000u;
+        }
         struct timespec ts = {1, 0};
         int sig = sigtimedwait(&set, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT) {
@@ -143,11 +150,6 @@ int main(int argc, char **argv)
             break;
         }
         if (sig == SIGHUP) reload(path);
-        int interval = iot_config()->sys_interval;
-        if (interval > 0 && iot_now_ms() >= next_sys) {
-            broker_post_sys();
-            next_sys = iot_now_ms() + (uint64_t)interval * 1000u;
-        }
     }
 
     broker_shutdown();

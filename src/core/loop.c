@@ -5,10 +5,10 @@
  *
  * One pass of iot_loop_run:
  *   before_sleep()  -> flush pending writes of every connection
- *   backend poll    -> wait for I/O, the next timer tick or a posted task
+ *   backend poll    -> wait for I/O, the next timer tick or a posted task,
+ *                      then iot_wheel_advance(now): due timers fire
  *   io handlers     -> for each ready fd, and for each fd put back with iot_io_again
  *   inbox           -> run the tasks posted since the last pass
- *   timers          -> iot_wheel_advance(now)
  *
  * The backend sits behind a table of three functions so that another one
  * (io_uring) can be added without touching callers.
@@ -63,6 +63,10 @@ static int epoll_poll(iot_loop_t *loop, int timeout_ms)
     struct epoll_event evs[LOOP_MAX_EVENTS];
     int n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, timeout_ms);
     loop->now_ms = iot_now_ms();
+    /* Bring the wheel to the present before any handler arms a timer: a
+     * delay is counted from the wheel's time, which stands still while the
+     * loop sleeps. Timers that are due fire here. */
+    iot_wheel_advance(&loop->wheel, loop->now_ms);
     if (n < 0) return errno == EINTR ? 0 : IOT_EIO;
     for (int i = 0; i < n; i++) {
         iot_io_t *io = evs[i].data.ptr;
@@ -222,6 +226,5 @@ void iot_loop_run(iot_loop_t *loop)
         }
         loop_run_ready(loop);
         loop_drain_inbox(loop);
-        iot_wheel_advance(&loop->wheel, loop->now_ms);
     }
 }

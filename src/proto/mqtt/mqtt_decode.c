@@ -169,6 +169,13 @@ static int mqtt__dec_publish(mqtt__rd_t *r, int version, uint8_t flags, mqtt_pub
         return rc;
     if (version == MQTT_V5 && (rc = mqtt__props_decode(r, MQTT_PUBLISH, &p->props)) != 0)
         return rc;
+    /* A topic alias of 0 is a protocol error [MQTT-3.3.2-8] with its own
+     * reason code, 0x94 (set in mqtt_decode's fail path). */
+    if ((p->props.present & MQTT_P_TOPIC_ALIAS) && p->props.topic_alias == 0)
+        return IOT_EPROTO;
+    /* In 5.0 an empty topic without an alias is a protocol error. */
+    if (version == MQTT_V5 && p->topic.len == 0 && !(p->props.present & MQTT_P_TOPIC_ALIAS))
+        return IOT_EPROTO;
     if (!mqtt_topic_name_valid(p->topic.p, p->topic.len) &&
         !(version == MQTT_V5 && p->topic.len == 0 &&
           (p->props.present & MQTT_P_TOPIC_ALIAS)))
@@ -420,6 +427,9 @@ int mqtt_decode(const uint8_t *buf, size_t len, int version, size_t max_size,
 
 fail:
     pkt->reason = mqtt__reason(rc);
+    if (rc == IOT_EPROTO && pkt->type == MQTT_PUBLISH && (pkt->u.publish.props.present & MQTT_P_TOPIC_ALIAS) &&
+        pkt->u.publish.props.topic_alias == 0)
+        pkt->reason = MQTT_RC_TOPIC_ALIAS_INVALID;
     return rc;
 }
 

@@ -74,7 +74,7 @@ static const mqtt__pdef_t mqtt__pdefs[] = {
       MQTT_P_RECEIVE_MAX, receive_max),
     P(0x22, MQTT__PT_U16, 0, C(MQTT_CONNECT) | C(MQTT_CONNACK), MQTT_P_TOPIC_ALIAS_MAX,
       topic_alias_max),
-    P(0x23, MQTT__PT_U16, MQTT__PF_NONZERO, C(MQTT_PUBLISH), MQTT_P_TOPIC_ALIAS, topic_alias),
+    P(0x23, MQTT__PT_U16, 0, C(MQTT_PUBLISH), MQTT_P_TOPIC_ALIAS, topic_alias), /* 0: see dec_publish. */
     P(0x24, MQTT__PT_BYTE, 0, C(MQTT_CONNACK), MQTT_P_MAX_QOS, max_qos),
     P(0x25, MQTT__PT_BYTE, 0, C(MQTT_CONNACK), MQTT_P_RETAIN_AVAILABLE, retain_available),
     P(0x26, MQTT__PT_PAIR, 0, CALL, MQTT_P_USER_PROPERTY, user_raw),
