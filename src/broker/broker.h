@@ -151,6 +151,7 @@ struct client {
     uint16_t alias_out_max;      /* Topic aliases the client accepts from us. */
     uint16_t nrx_limit;          /* Incoming QoS 2 window (our Receive Maximum). */
     char **alias_in;             /* Topic per alias the client defined (lazy). */
+    uint16_t alias_in_max;       /* Aliases we announced in CONNACK (alias_in has max+1 slots). */
     char **alias_out;            /* Topic per alias we defined (lazy). */
     msg_t *will;                 /* Will message or NULL. */
     uint32_t will_delay;         /* Will delay interval, s. */

@@ -305,7 +305,7 @@ static size_t client_on_data(iot_conn_t *conn, const uint8_t *p, size_t n)
 void client_free(client_t *c)
 {
     if (c->alias_in) {
-        for (uint32_t i = 0; i < iot_config()->topic_alias_max + 1u; i++) free(c->alias_in[i]);
+        for (uint32_t i = 0; i < c->alias_in_max + 1u; i++) free(c->alias_in[i]);
         free(c->alias_in);
     }
     if (c->alias_out) {

@@ -88,7 +88,7 @@ void connect_finish(bworker_t *bw, client_t *c, session_t *s, int existed)
         pr->present = MQTT_P_RECEIVE_MAX | MQTT_P_MAX_PACKET_SIZE | MQTT_P_TOPIC_ALIAS_MAX;
         pr->receive_max = (uint16_t)(cfg->max_inflight > 65535 ? 65535 : cfg->max_inflight);
         pr->max_packet_size = cfg->max_packet_size;
-        pr->topic_alias_max = (uint16_t)cfg->topic_alias_max;
+        pr->topic_alias_max = c->alias_in_max;
         if (!cfg->retain_available) {
             pr->present |= MQTT_P_RETAIN_AVAILABLE;
             pr->retain_available = 0;
@@ -257,6 +257,7 @@ void handle_connect(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
     c->req.clean = k->clean;
     c->req.expiry = expiry;
     c->nrx_limit = (uint16_t)(cfg->max_inflight > 65535 ? 65535 : cfg->max_inflight);
+    c->alias_in_max = (uint16_t)cfg->topic_alias_max; /* Fixed for the connection's life. */
 
     c->keepalive = k->keepalive;
     if (cfg->max_keepalive && c->version == MQTT_V5 && (k->keepalive == 0 || k->keepalive > cfg->max_keepalive)) {

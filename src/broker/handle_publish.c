@@ -25,7 +25,7 @@ static void send_ack(client_t *c, uint8_t type, uint16_t pid, uint8_t reason)
 /* Resolves a v5 topic alias [MQTT-3.3.2-12]; returns 0 or fails the client. */
 static int resolve_alias(client_t *c, const mqtt_publish_t *pub, mqtt_str_t *topic)
 {
-    uint32_t max = iot_config()->topic_alias_max;
+    uint32_t max = c->alias_in_max;
     uint16_t a = pub->props.topic_alias;
     if (a == 0 || a > max) {
         client_fail(c, IOT_EPROTO, MQTT_RC_TOPIC_ALIAS_INVALID, "topic alias out of range");
