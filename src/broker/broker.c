@@ -123,7 +123,7 @@ static void shutdown_task(iot_loop_t *loop, iot_task_t *task)
     /* Tell MQTT 5 clients why they are dropped (0x8B), flush, close. */
     for (iot_conn_t *c = w->conns; c; c = c->next) {
         client_t *cl = c->proto;
-        if (cl && cl->state == CS_ACTIVE) client_disconnect(cl, MQTT_RC_SERVER_SHUTTING_DOWN);
+        if (cl && cl->state == CS_ACTIVE) client_disconnect(cl, MQTT_RC_SERVER_SHUTTING_DOWN, "server shutting down");
     }
     iot_worker_flush(w);
     while (w->conns) iot_conn_close(w->conns);

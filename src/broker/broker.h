@@ -244,7 +244,8 @@ void client_send_packet(client_t *c, const mqtt_packet_t *pkt);
 int client_send_publish(client_t *c, qitem_t *item, int dup, uint64_t now_ms);
 /* Protocol error: logs, counts, sends DISCONNECT (v5) and closes. */
 void client_fail(client_t *c, int err, uint8_t reason, const char *why);
-void client_disconnect(client_t *c, uint8_t reason);
+/* Sends DISCONNECT (v5, with why as Reason String if not NULL) and closes after flush. */
+void client_disconnect(client_t *c, uint8_t reason, const char *why);
 void client_touch(client_t *c);
 void client_free(client_t *c);
 

@@ -32,7 +32,7 @@ static void client_timeout(iot_timer_t *t)
         METRIC_INC(keepalive_timeouts);
         log_info("%s: client %s: keepalive timeout (%u s), closing", c->conn->peer,
                  c->session ? c->session->client_id : "?", c->keepalive);
-        if (c->state == CS_ACTIVE) client_disconnect(c, MQTT_RC_KEEPALIVE_TIMEOUT);
+        if (c->state == CS_ACTIVE) client_disconnect(c, MQTT_RC_KEEPALIVE_TIMEOUT, "keepalive timeout");
     }
     iot_conn_close(c->conn);
 }
@@ -158,12 +158,17 @@ int client_send_publish(client_t *c, qitem_t *q, int dup, uint64_t now_ms)
     return 0;
 }
 
-void client_disconnect(client_t *c, uint8_t reason)
+void client_disconnect(client_t *c, uint8_t reason, const char *why)
 {
     if (!c->conn || c->conn->closed) return;
     if (c->version == MQTT_V5 && c->state == CS_ACTIVE) {
         mqtt_packet_t p = {.type = MQTT_DISCONNECT};
         p.u.disconnect.reason = reason;
+        if (why) {
+            /* A Reason String may always go with DISCONNECT [MQTT-3.14.2-3]. */
+            p.u.disconnect.props.present = MQTT_P_REASON_STRING;
+            p.u.disconnect.props.reason_string = (mqtt_str_t){(const uint8_t *)why, strlen(why)};
+        }
         client_send_packet(c, &p);
     }
     c->disconnecting = 1;
@@ -182,7 +187,7 @@ void client_fail(client_t *c, int err, uint8_t reason, const char *why)
              c->session ? c->session->client_id : "-", why, iot_strerror(err), reason);
     /* Before CONNACK there is no DISCONNECT to send [MQTT-3.2.0-1]; afterwards
      * MQTT 5 names the reason [MQTT-4.13.2-1]. */
-    client_disconnect(c, reason);
+    client_disconnect(c, reason, why);
     if (c->state != CS_ACTIVE) iot_conn_close_after_flush(c->conn);
 }
 

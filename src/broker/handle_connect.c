@@ -23,6 +23,10 @@ static void connack_refuse(client_t *c, uint8_t v5_reason, uint8_t v3_code, cons
 {
     mqtt_packet_t p = {.type = MQTT_CONNACK};
     p.u.connack.reason = c->version == MQTT_V5 ? v5_reason : v3_code;
+    if (c->version == MQTT_V5) {
+        p.u.connack.props.present = MQTT_P_REASON_STRING;
+        p.u.connack.props.reason_string = (mqtt_str_t){(const uint8_t *)why, strlen(why)};
+    }
     client_send_packet(c, &p);
     log_warn("%s: CONNECT refused: %s", c->conn->peer, why);
     c->disconnecting = 1;
@@ -44,7 +48,7 @@ static void takeover_kick(bworker_t *bw, session_t *s)
     client_t *old = s->client;
     log_info("%s: client %s: session taken over by a new connection", old->conn ? old->conn->peer : "-",
              s->client_id);
-    client_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER);
+    client_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER, "session taken over");
     msg_t *will = old->will;
     old->will = NULL;
     if (will) {
