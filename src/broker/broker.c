@@ -11,6 +11,8 @@
 broker_t broker_g;
 
 static void retained_ref(void *m) { msg_ref(m); }
+
+static void broker_before_sleep(iot_worker_t *w) { route_flush(bw_of(w)); }
 static void retained_unref(void *m) { msg_unref(m); }
 
 int broker_init(iot_worker_t *workers, int nworkers)
@@ -27,8 +29,12 @@ int broker_init(iot_worker_t *workers, int nworkers)
     if (!broker_g.subs || !broker_g.retained || !broker_g.bw || !broker_g.reg) return IOT_ENOMEM;
     pthread_mutex_init(&broker_g.reg_lock, NULL);
     for (int i = 0; i < nworkers; i++) {
+        broker_g.bw[i].out_head = calloc((size_t)nworkers, sizeof(iot_task_t *));
+        broker_g.bw[i].out_tail = calloc((size_t)nworkers, sizeof(iot_task_t *));
+        if (!broker_g.bw[i].out_head || !broker_g.bw[i].out_tail) return IOT_ENOMEM;
         broker_g.bw[i].w = &workers[i];
         workers[i].ctx = &broker_g.bw[i];
+        workers[i].on_before_sleep = broker_before_sleep;
     }
     return 0;
 }
@@ -158,15 +164,21 @@ void broker_post_sys(void)
 
 void broker_close(void)
 {
-    /* Workers are joined: run what is still in their inboxes here (each
-     * task frees itself, seeing shutting_down). */
-    for (int i = 0; i < broker_g.nworkers; i++) {
-        iot_loop_t *loop = &broker_g.workers[i].loop;
-        while (loop->inbox_head) {
-            iot_task_t *t = loop->inbox_head;
-            loop->inbox_head = t->next;
-            if (!loop->inbox_head) loop->inbox_tail = NULL;
-            t->fn(loop, t);
+    /* Workers are joined: post what they gathered, then run what is still
+     * in their inboxes here (each task frees itself, seeing shutting_down;
+     * a task may post to another inbox, so repeat until all are empty). */
+    for (int i = 0; i < broker_g.nworkers; i++) route_flush(&broker_g.bw[i]);
+    for (int more = 1; more;) {
+        more = 0;
+        for (int i = 0; i < broker_g.nworkers; i++) {
+            iot_loop_t *loop = &broker_g.workers[i].loop;
+            while (loop->inbox_head) {
+                iot_task_t *t = loop->inbox_head;
+                loop->inbox_head = t->next;
+                if (!loop->inbox_head) loop->inbox_tail = NULL;
+                t->fn(loop, t);
+                more = 1;
+            }
         }
     }
     for (size_t b = 0; b < broker_g.reg_size; b++) {
@@ -183,7 +195,11 @@ void broker_close(void)
             session_unref(s);
         }
     }
-    for (int i = 0; i < broker_g.nworkers; i++) free(broker_g.bw[i].matches);
+    for (int i = 0; i < broker_g.nworkers; i++) {
+        free(broker_g.bw[i].matches);
+        free(broker_g.bw[i].out_head);
+        free(broker_g.bw[i].out_tail);
+    }
     free(broker_g.reg);
     free(broker_g.bw);
     topic_tree_free(broker_g.subs);

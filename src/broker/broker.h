@@ -166,6 +166,8 @@ typedef struct bworker {
     iot_worker_t *w;             /* The worker. */
     struct match *matches;       /* Scratch array for routing. */
     size_t nmatch, match_cap;    /* Its use and capacity. */
+    iot_task_t **out_head;       /* Per target worker: deliveries gathered by one route_publish. */
+    iot_task_t **out_tail;       /* Their last task. */
 } bworker_t;
 
 typedef struct broker {
@@ -210,8 +212,11 @@ void session_ref(session_t *s);
 void session_unref(session_t *s);
 /* Home worker: hands item to s (send, queue or drop); takes ownership of item. */
 void session_deliver(bworker_t *bw, session_t *s, qitem_t *item);
-/* Posts item to s's home worker, or delivers at once if that is bw. Takes item. */
-void session_dispatch(bworker_t *bw, session_t *s, qitem_t *item);
+/* Posts item to s's home worker, or delivers at once if that is bw. Takes item.
+ * With batch, a remote item is only gathered in bw->out_*; route_flush posts it. */
+void session_dispatch(bworker_t *bw, session_t *s, qitem_t *item, int batch);
+/* Posts what session_dispatch gathered: one inbox lock and wake-up per worker. */
+void route_flush(bworker_t *bw);
 qitem_t *qitem_new(msg_t *m, uint8_t qos, uint8_t retain, const uint32_t *sub_ids, uint8_t nsub);
 void qitem_free(qitem_t *q);
 /* Sends queued messages while the in-flight window has room. */

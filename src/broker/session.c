@@ -335,12 +335,12 @@ static void deliver_task(iot_loop_t *loop, iot_task_t *task)
     if (atomic_load(&broker_g.shutting_down)) {
         qitem_free(q);
     } else {
-        session_dispatch(bw_of((iot_worker_t *)loop->data), s, q);
+        session_dispatch(bw_of((iot_worker_t *)loop->data), s, q, 0);
     }
     session_unref(s);
 }
 
-void session_dispatch(bworker_t *bw, session_t *s, qitem_t *q)
+void session_dispatch(bworker_t *bw, session_t *s, qitem_t *q, int batch)
 {
     int home = atomic_load_explicit(&s->home, memory_order_acquire);
     if (home == bw->w->id) {
@@ -351,7 +351,25 @@ void session_dispatch(bworker_t *bw, session_t *s, qitem_t *q)
     session_ref(s);
     q->target = s;
     q->task.fn = deliver_task;
-    iot_loop_post(&broker_g.workers[home].loop, &q->task);
+    if (!batch) {
+        iot_loop_post(&broker_g.workers[home].loop, &q->task);
+        return;
+    }
+    q->task.next = NULL;
+    if (bw->out_tail[home])
+        bw->out_tail[home]->next = &q->task;
+    else
+        bw->out_head[home] = &q->task;
+    bw->out_tail[home] = &q->task;
+}
+
+void route_flush(bworker_t *bw)
+{
+    for (int i = 0; i < broker_g.nworkers; i++) {
+        if (!bw->out_head[i]) continue;
+        iot_loop_post_chain(&broker_g.workers[i].loop, bw->out_head[i], bw->out_tail[i]);
+        bw->out_head[i] = bw->out_tail[i] = NULL;
+    }
 }
 
 /* ---- end of a session ---------------------------------------------------- */

@@ -151,16 +151,16 @@ void iot_io_again(iot_loop_t *loop, iot_io_t *io, unsigned events)
     io->ready_events |= events;
 }
 
-void iot_loop_post(iot_loop_t *loop, iot_task_t *task)
+void iot_loop_post_chain(iot_loop_t *loop, iot_task_t *head, iot_task_t *tail)
 {
-    task->next = NULL;
+    tail->next = NULL;
     pthread_mutex_lock(&loop->inbox_lock);
     int was_empty = loop->inbox_head == NULL;
     if (was_empty)
-        loop->inbox_head = task;
+        loop->inbox_head = head;
     else
-        loop->inbox_tail->next = task;
-    loop->inbox_tail = task;
+        loop->inbox_tail->next = head;
+    loop->inbox_tail = tail;
     pthread_mutex_unlock(&loop->inbox_lock);
     /* Only the first task after a drain needs to wake the loop. */
     if (was_empty) {
@@ -169,6 +169,8 @@ void iot_loop_post(iot_loop_t *loop, iot_task_t *task)
         (void)r;
     }
 }
+
+void iot_loop_post(iot_loop_t *loop, iot_task_t *task) { iot_loop_post_chain(loop, task, task); }
 
 void iot_loop_stop(iot_loop_t *loop) { iot_loop_post(loop, &loop->stop_task); }
 

@@ -74,6 +74,10 @@ void iot_loop_stop(iot_loop_t *loop);
 /* Thread-safe: queues task to run on the loop's thread; takes ownership of task. */
 void iot_loop_post(iot_loop_t *loop, iot_task_t *task);
 
+/* Thread-safe: queues the chain head..tail (linked by next) in order, with
+ * one lock and at most one wake-up; takes ownership of every task. */
+void iot_loop_post_chain(iot_loop_t *loop, iot_task_t *head, iot_task_t *tail);
+
 /* Monotonic milliseconds. */
 uint64_t iot_now_ms(void);
 
