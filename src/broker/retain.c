@@ -2,10 +2,11 @@
  * retain.c - the retained-message store (see retain.h for the layout, the
  * memory figures and the locking).
  *
- * Walks never recurse: '#' enumerates a subtree with parent pointers and
- * the bucket position of each node, and each '+' level of a filter keeps one
- * iterator frame on an explicit stack, so no topic or filter depth can
- * exhaust a worker's stack.
+ * Children are kept in a levelmap (levelmap.h) keyed by level. Walks never
+ * recurse: '#' enumerates a subtree with parent pointers and the bucket
+ * position of each node, and each '+' level of a filter keeps one iterator
+ * frame on an explicit stack, so no topic or filter depth can exhaust a
+ * worker's stack.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
@@ -13,22 +14,23 @@
 #include "broker/retain.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* One topic level. */
+#include "broker/levelmap.h"
+
+/* One topic level (48 bytes + the level on LP64, as retain.h says). */
 typedef struct retain_node {
-    struct retain_node *parent;    /* NULL for the root. */
-    struct retain_node *hnext;     /* Next sibling in the parent's bucket. */
-    struct retain_node **buckets;  /* Children by hash; NULL when none. */
-    void *msg;                     /* Retained message (one reference), or NULL. */
-    uint32_t nbuckets;             /* Size of buckets, a power of two. */
-    uint32_t nchild;               /* Children. */
-    uint32_t hashv;                /* Hash of level, cached. */
-    uint32_t len;                  /* Length of level. */
-    char level[];                  /* The level text (not NUL-terminated). */
+    struct retain_node *parent;  /* NULL for the root. */
+    void *msg;                   /* Retained message (one reference), or NULL. */
+    levelmap_t kids;             /* Children by level. */
+    levelmap_entry_t e;          /* Key and bucket link in the parent's kids. */
+    char level[];                /* The level text (not NUL-terminated). */
 } retain_node_t;
+
+LEVELMAP_LAYOUT(retain_node_t, e, level);
 
 struct retain {
     pthread_rwlock_t lock;        /* Readers: match, count; writer: set. */
@@ -48,14 +50,6 @@ typedef struct retain_frame {
 
 #define RETAIN_STACK 16     /* Frames on the C stack before the walk goes to the heap. */
 
-static uint32_t retain__hash(const char *s, size_t len)
-{
-    uint32_t h = 2166136261u;   /* FNV-1a. */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)s[i]) * 16777619u;
-    return h;
-}
-
 /* Returns the length of the level starting at pos and sets *next past it. */
 static size_t retain__level(const char *s, size_t len, size_t pos, size_t *next)
 {
@@ -65,91 +59,32 @@ static size_t retain__level(const char *s, size_t len, size_t pos, size_t *next)
     return end - pos;
 }
 
+/* Returns the node holding e, or NULL if e is NULL. */
+static retain_node_t *retain__node(levelmap_entry_t *e)
+{
+    return e != NULL ? (retain_node_t *)(void *)((char *)e - offsetof(retain_node_t, e)) : NULL;
+}
+
 static retain_node_t *retain__child(const retain_node_t *n, const char *s, size_t len)
 {
-    if (n->nchild == 0)
-        return NULL;
-    uint32_t h = retain__hash(s, len);
-    for (retain_node_t *c = n->buckets[h & (n->nbuckets - 1)]; c != NULL; c = c->hnext)
-        if (c->hashv == h && c->len == len && memcmp(c->level, s, len) == 0)
-            return c;
-    return NULL;
+    if (n->kids.count == 0)
+        return NULL;   /* A leaf: skip hashing. */
+    return retain__node(levelmap_find(&n->kids, s, len, levelmap_hash(s, len)));
 }
 
 /* Returns the child of n after c in bucket order (the first if c is NULL),
  * skipping children whose level starts with '$' if nodollar is set. */
-static retain_node_t *retain__next(const retain_node_t *n, retain_node_t *c, int nodollar)
+static retain_node_t *retain__next(const retain_node_t *n, const retain_node_t *c, int nodollar)
 {
-    for (;;) {
-        if (c != NULL && c->hnext != NULL) {
-            c = c->hnext;
-        } else {
-            uint32_t b = c != NULL ? (c->hashv & (n->nbuckets - 1)) + 1 : 0;
-            c = NULL;
-            for (; b < n->nbuckets && c == NULL; b++)
-                c = n->buckets[b];
-            if (c == NULL)
-                return NULL;
-        }
-        if (!nodollar || c->len == 0 || c->level[0] != '$')
-            return c;
-    }
-}
-
-static int retain__rehash(retain_node_t *n, uint32_t nb)
-{
-    retain_node_t **b = calloc(nb, sizeof *b);
-    if (b == NULL)
-        return IOT_ENOMEM;
-    for (uint32_t i = 0; i < n->nbuckets; i++) {
-        retain_node_t *c = n->buckets[i], *next;
-        for (; c != NULL; c = next) {
-            next = c->hnext;
-            c->hnext = b[c->hashv & (nb - 1)];
-            b[c->hashv & (nb - 1)] = c;
-        }
-    }
-    free(n->buckets);
-    n->buckets = b;
-    n->nbuckets = nb;
-    return IOT_OK;
-}
-
-static int retain__child_add(retain_node_t *n, retain_node_t *c)
-{
-    if (n->nchild + 1 > n->nbuckets) {
-        int rc = retain__rehash(n, n->nbuckets != 0 ? n->nbuckets * 2 : 4);
-        if (rc != IOT_OK && n->nbuckets == 0)
-            return rc;   /* A full table still works; only an absent one fails. */
-    }
-    uint32_t i = c->hashv & (n->nbuckets - 1);
-    c->hnext = n->buckets[i];
-    n->buckets[i] = c;
-    n->nchild++;
-    return IOT_OK;
-}
-
-static void retain__child_remove(retain_node_t *n, retain_node_t *c)
-{
-    retain_node_t **pp = &n->buckets[c->hashv & (n->nbuckets - 1)];
-    while (*pp != c)
-        pp = &(*pp)->hnext;
-    *pp = c->hnext;
-    if (--n->nchild == 0) {
-        free(n->buckets);
-        n->buckets = NULL;
-        n->nbuckets = 0;
-    } else if (n->nbuckets > 4 && n->nchild < n->nbuckets / 8) {
-        (void)retain__rehash(n, n->nbuckets / 2);   /* On ENOMEM keep the bigger table. */
-    }
+    return retain__node(levelmap_next(&n->kids, c != NULL ? &c->e : NULL, nodollar));
 }
 
 /* Frees n and its empty ancestors (never the root). */
 static void retain__prune(retain_t *r, retain_node_t *n)
 {
-    while (n->parent != NULL && n->msg == NULL && n->nchild == 0) {
+    while (n->parent != NULL && n->msg == NULL && n->kids.count == 0) {
         retain_node_t *p = n->parent;
-        retain__child_remove(p, n);
+        levelmap_remove(&p->kids, &n->e);
         free(n);
         r->nodes--;
         n = p;
@@ -162,8 +97,8 @@ static retain_node_t *retain__node_new(retain_node_t *parent, const char *s, siz
     if (n == NULL)
         return NULL;
     n->parent = parent;
-    n->hashv = retain__hash(s, len);
-    n->len = (uint32_t)len;
+    n->e.hashv = levelmap_hash(s, len);
+    n->e.len = (uint32_t)len;
     memcpy(n->level, s, len);
     return n;
 }
@@ -179,7 +114,7 @@ static retain_node_t *retain__walk(retain_t *r, const char *topic, size_t len, i
         retain_node_t *c = retain__child(n, topic + pos, l);
         if (c == NULL && create) {
             c = retain__node_new(n, topic + pos, l);
-            if (c != NULL && retain__child_add(n, c) != IOT_OK) {
+            if (c != NULL && levelmap_add(&n->kids, &c->e) != IOT_OK) {
                 free(c);
                 c = NULL;
             }
@@ -232,31 +167,15 @@ void retain_free(retain_t *r)
     /* Post-order without recursion: descend to a leaf, free it, climb. */
     retain_node_t *n = r->root;
     while (n != NULL) {
-        if (n->nchild != 0) {
-            /* Chain every child into bucket 0 once, then pop from there. */
-            if (n->nbuckets > 1) {
-                retain_node_t *all = NULL;
-                for (uint32_t i = 0; i < n->nbuckets; i++) {
-                    retain_node_t *x = n->buckets[i], *next;
-                    for (; x != NULL; x = next) {
-                        next = x->hnext;
-                        x->hnext = all;
-                        all = x;
-                    }
-                }
-                n->buckets[0] = all;
-                n->nbuckets = 1;
-            }
-            retain_node_t *c = n->buckets[0];
-            n->buckets[0] = c->hnext;
-            n->nchild--;
+        retain_node_t *c = retain__node(levelmap_pop(&n->kids));
+        if (c != NULL) {
             n = c;
             continue;
         }
         retain_node_t *p = n->parent;
         if (n->msg != NULL)
             r->unref(n->msg);
-        free(n->buckets);
+        levelmap_free(&n->kids);
         free(n);
         n = p;
     }

@@ -2,6 +2,9 @@
  * topic_tree.c - the subscription trie shared by all worker threads (see
  * topic_tree.h for the layout, the memory figures and the locking).
  *
+ * Literal children are kept in a levelmap (levelmap.h) keyed by level; a
+ * node's '+' and '#' children are held aside in their own pointers.
+ *
  * Matching walks the trie with an explicit stack of (node, offset) pairs
  * instead of recursion, so a topic of thousands of levels cannot exhaust a
  * worker's stack; each visited node pushes at most two successors (its
@@ -14,8 +17,11 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "broker/levelmap.h"
 
 /* One subscription: an owner and its options (16 bytes on LP64). */
 typedef struct topic_tree_sub {
@@ -42,21 +48,19 @@ typedef struct topic_tree_share {
     char name[];                    /* Group name (not NUL-terminated). */
 } topic_tree_share_t;
 
-/* One filter level. */
+/* One filter level (80 bytes + the level on LP64, as topic_tree.h says). */
 typedef struct topic_tree_node {
-    struct topic_tree_node *parent;    /* NULL for the root. */
-    struct topic_tree_node *hnext;     /* Next literal sibling in the parent's bucket. */
-    struct topic_tree_node **buckets;  /* Literal children by hash; NULL when none. */
-    struct topic_tree_node *plus;      /* The '+' child, or NULL. */
-    struct topic_tree_node *hash;      /* The '#' child, or NULL. */
-    topic_tree_subs_t subs;            /* Non-shared subscriptions ending here. */
-    topic_tree_share_t *shares;        /* Share groups ending here. */
-    uint32_t nbuckets;                 /* Size of buckets, a power of two. */
-    uint32_t nchild;                   /* Literal children. */
-    uint32_t hashv;                    /* Hash of level, cached. */
-    uint32_t len;                      /* Length of level. */
-    char level[];                      /* The level text (not NUL-terminated). */
+    struct topic_tree_node *parent;  /* NULL for the root. */
+    struct topic_tree_node *plus;    /* The '+' child, or NULL. */
+    struct topic_tree_node *hash;    /* The '#' child, or NULL. */
+    topic_tree_subs_t subs;          /* Non-shared subscriptions ending here. */
+    topic_tree_share_t *shares;      /* Share groups ending here. */
+    levelmap_t kids;                 /* Literal children by level. */
+    levelmap_entry_t e;              /* Key, and bucket link in the parent's kids if literal. */
+    char level[];                    /* The level text (not NUL-terminated). */
 } topic_tree_node_t;
+
+LEVELMAP_LAYOUT(topic_tree_node_t, e, level);
 
 struct topic_tree {
     pthread_rwlock_t lock;    /* Readers: match, count; writers: (un)subscribe. */
@@ -72,14 +76,6 @@ typedef struct topic_tree_frame {
 } topic_tree_frame_t;
 
 #define TOPIC_TREE_STACK 32   /* Frames on the C stack before the walk goes to the heap. */
-
-static uint32_t topic_tree__hash(const char *s, size_t len)
-{
-    uint32_t h = 2166136261u;   /* FNV-1a. */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)s[i]) * 16777619u;
-    return h;
-}
 
 static uint32_t topic_tree__ptr_hash(const void *p)
 {
@@ -99,66 +95,11 @@ static size_t topic_tree__level(const char *s, size_t len, size_t pos, size_t *n
     return end - pos;
 }
 
-/* ---- literal children: chained hash table ---- */
-
-static topic_tree_node_t *topic_tree__child(const topic_tree_node_t *n, const char *s,
-                                            size_t len, uint32_t h)
+/* Returns the node holding e, or NULL if e is NULL. */
+static topic_tree_node_t *topic_tree__node(levelmap_entry_t *e)
 {
-    if (n->nchild == 0)
-        return NULL;
-    for (topic_tree_node_t *c = n->buckets[h & (n->nbuckets - 1)]; c != NULL; c = c->hnext)
-        if (c->hashv == h && c->len == len && memcmp(c->level, s, len) == 0)
-            return c;
-    return NULL;
-}
-
-/* Rehashes n's children into nb buckets; returns IOT_ENOMEM leaving them as they were. */
-static int topic_tree__rehash(topic_tree_node_t *n, uint32_t nb)
-{
-    topic_tree_node_t **b = calloc(nb, sizeof *b);
-    if (b == NULL)
-        return IOT_ENOMEM;
-    for (uint32_t i = 0; i < n->nbuckets; i++) {
-        topic_tree_node_t *c = n->buckets[i], *next;
-        for (; c != NULL; c = next) {
-            next = c->hnext;
-            c->hnext = b[c->hashv & (nb - 1)];
-            b[c->hashv & (nb - 1)] = c;
-        }
-    }
-    free(n->buckets);
-    n->buckets = b;
-    n->nbuckets = nb;
-    return IOT_OK;
-}
-
-static int topic_tree__child_add(topic_tree_node_t *n, topic_tree_node_t *c)
-{
-    if (n->nchild + 1 > n->nbuckets) {
-        int rc = topic_tree__rehash(n, n->nbuckets != 0 ? n->nbuckets * 2 : 4);
-        if (rc != IOT_OK && n->nbuckets == 0)
-            return rc;   /* A full table still works; only an absent one fails. */
-    }
-    uint32_t i = c->hashv & (n->nbuckets - 1);
-    c->hnext = n->buckets[i];
-    n->buckets[i] = c;
-    n->nchild++;
-    return IOT_OK;
-}
-
-static void topic_tree__child_remove(topic_tree_node_t *n, topic_tree_node_t *c)
-{
-    topic_tree_node_t **pp = &n->buckets[c->hashv & (n->nbuckets - 1)];
-    while (*pp != c)
-        pp = &(*pp)->hnext;
-    *pp = c->hnext;
-    if (--n->nchild == 0) {
-        free(n->buckets);
-        n->buckets = NULL;
-        n->nbuckets = 0;
-    } else if (n->nbuckets > 4 && n->nchild < n->nbuckets / 8) {
-        (void)topic_tree__rehash(n, n->nbuckets / 2);   /* On ENOMEM keep the bigger table. */
-    }
+    return e != NULL ? (topic_tree_node_t *)(void *)((char *)e - offsetof(topic_tree_node_t, e))
+                     : NULL;
 }
 
 /* ---- subscriptions of a node: open addressing keyed by owner ---- */
@@ -241,7 +182,7 @@ static void topic_tree__subs_del(topic_tree_subs_t *s, topic_tree_sub_t *e)
 
 static int topic_tree__node_empty(const topic_tree_node_t *n)
 {
-    return n->subs.n == 0 && n->shares == NULL && n->nchild == 0 &&
+    return n->subs.n == 0 && n->shares == NULL && n->kids.count == 0 &&
            n->plus == NULL && n->hash == NULL;
 }
 
@@ -254,7 +195,7 @@ static void topic_tree__node_free(topic_tree_node_t *n)
         free(g);
     }
     free(n->subs.e);
-    free(n->buckets);
+    levelmap_free(&n->kids);
     free(n);
 }
 
@@ -268,7 +209,7 @@ static void topic_tree__prune(topic_tree_t *t, topic_tree_node_t *n)
         else if (p->hash == n)
             p->hash = NULL;
         else
-            topic_tree__child_remove(p, n);
+            levelmap_remove(&p->kids, &n->e);
         topic_tree__node_free(n);
         t->nodes--;
         n = p;
@@ -282,8 +223,8 @@ static topic_tree_node_t *topic_tree__node_new(topic_tree_node_t *parent, const 
     if (n == NULL)
         return NULL;
     n->parent = parent;
-    n->hashv = h;
-    n->len = (uint32_t)len;
+    n->e.hashv = h;
+    n->e.len = (uint32_t)len;
     memcpy(n->level, s, len);
     return n;
 }
@@ -294,13 +235,13 @@ static topic_tree_node_t *topic_tree__step(topic_tree_t *t, topic_tree_node_t *n
                                            const char *s, size_t len, int create)
 {
     topic_tree_node_t **wild = NULL, *c;
-    uint32_t h = topic_tree__hash(s, len);
+    uint32_t h = levelmap_hash(s, len);
 
     if (len == 1 && s[0] == '+')
         wild = &n->plus;
     else if (len == 1 && s[0] == '#')
         wild = &n->hash;
-    c = wild != NULL ? *wild : topic_tree__child(n, s, len, h);
+    c = wild != NULL ? *wild : topic_tree__node(levelmap_find(&n->kids, s, len, h));
     if (c != NULL || !create)
         return c;
     c = topic_tree__node_new(n, s, len, h);
@@ -308,7 +249,7 @@ static topic_tree_node_t *topic_tree__step(topic_tree_t *t, topic_tree_node_t *n
         return NULL;
     if (wild != NULL) {
         *wild = c;
-    } else if (topic_tree__child_add(n, c) != IOT_OK) {
+    } else if (levelmap_add(&n->kids, &c->e) != IOT_OK) {
         free(c);
         return NULL;
     }
@@ -363,7 +304,7 @@ topic_tree_t *topic_tree_new(void)
 
     if (t == NULL)
         return NULL;
-    t->root = topic_tree__node_new(NULL, "", 0, topic_tree__hash("", 0));
+    t->root = topic_tree__node_new(NULL, "", 0, levelmap_hash("", 0));
     if (t->root == NULL)
         goto fail;
     t->nodes = 1;
@@ -396,24 +337,8 @@ void topic_tree_free(topic_tree_t *t)
         } else if (n->hash != NULL) {
             c = n->hash;
             n->hash = NULL;
-        } else if (n->nchild != 0) {
-            /* Chain every child into bucket 0 once, then pop from there. */
-            if (n->nbuckets > 1) {
-                topic_tree_node_t *all = NULL;
-                for (uint32_t i = 0; i < n->nbuckets; i++) {
-                    topic_tree_node_t *x = n->buckets[i], *next;
-                    for (; x != NULL; x = next) {
-                        next = x->hnext;
-                        x->hnext = all;
-                        all = x;
-                    }
-                }
-                n->buckets[0] = all;
-                n->nbuckets = 1;
-            }
-            c = n->buckets[0];
-            n->buckets[0] = c->hnext;
-            n->nchild--;
+        } else {
+            c = topic_tree__node(levelmap_pop(&n->kids));
         }
         if (c != NULL) {
             n = c;
@@ -627,8 +552,9 @@ void topic_tree_match(topic_tree_t *t, const char *topic, size_t len,
         if (wild && n->hash != NULL)
             topic_tree__report(n->hash, cb, online, ctx);
         c[0] = wild ? n->plus : NULL;
-        c[1] = n->nchild != 0 ? topic_tree__child(n, topic + f.pos, l,
-                                                  topic_tree__hash(topic + f.pos, l)) : NULL;
+        c[1] = n->kids.count != 0 ? topic_tree__node(levelmap_find(&n->kids, topic + f.pos, l,
+                                                                   levelmap_hash(topic + f.pos, l)))
+                                  : NULL;
         if (top + 2 > cap) {
             /* Deep topic: move the walk to the heap. On ENOMEM, stop early. */
             topic_tree_frame_t *s = malloc(2 * cap * sizeof *s);

@@ -161,9 +161,10 @@ def test_wait_timeout_gets_exactly_published(broker, version, subprocs):
         (t + "/a", "1"), (t + "/b", "2")]
 
 
-def test_many_lines_from_stdin(broker, version, subprocs):
+def test_many_lines_from_stdin(make_broker, version, subprocs):
     """mosquitto_pub -l sends one message per input line (one connection, 200 QoS 1
-    messages, in order)."""
+    messages, in order). A roomy queue: the burst must not hit max_queued_messages."""
+    broker = make_broker(max_queued_messages=10000)
     t = uniq("mcl")
     n = 200
     s = subprocs(broker, version, [t], qos=1, count=n, wait_s=30)

@@ -143,6 +143,10 @@ typedef struct bconn {
     uint32_t inflight;      /* QoS 1/2 PUBLISHes not yet acknowledged. */
     uint16_t next_pid;      /* Next packet id to try. */
     uint64_t *pidmap;       /* Bit per packet id in flight (8 KiB, QoS 1/2 only). */
+    uint8_t *tpl;           /* Pre-encoded PUBLISH of this publisher. */
+    uint32_t tpl_len;
+    uint16_t tpl_pid;       /* Offset of the packet id in tpl (QoS > 0). */
+    uint16_t tpl_pay;       /* Offset of the payload in tpl. */
     /* Subscriber. */
     uint32_t *next_seq;     /* Next expected sequence number per publisher. */
 } bconn_t;
@@ -219,18 +223,10 @@ typedef struct bench {
     bconn_t *conns;         /* All connections. */
     uint32_t nconns;
     bthread_t *threads;
-    /* Pre-encoded packets. */
-    uint8_t connect_pkt[128];   /* CONNECT without the client id patched in. */
-    size_t connect_len;
-    size_t connect_id_off;      /* Offset of the client id bytes. */
-    size_t connect_id_len;
-    uint8_t *pub_tpl;           /* PUBLISH template for publisher 0. */
-    size_t pub_len;
-    size_t pub_topic_off;       /* Offset of the topic bytes. */
-    size_t pub_pid_off;         /* Offset of the packet id (QoS > 0). */
-    size_t pub_payload_off;     /* Offset of the payload. */
-    uint8_t sub_pkt[128];       /* SUBSCRIBE for every subscriber. */
+    const char *topic_fmt;      /* Publisher topic, printf with its index. */
+    uint8_t sub_pkt[256];       /* SUBSCRIBE every subscriber sends. */
     size_t sub_len;
+    size_t max_packet;          /* Largest packet accepted from the broker. */
     uint64_t pub_quota;         /* Messages per publisher, 0 = no limit. */
     uint64_t interval_ns;       /* Paced: ns between two messages of one publisher. */
 } bench_t;
@@ -251,12 +247,12 @@ void loop_set_phase(bench_t *b, int phase);
 /* Payload layout: send time (ns, LE), publisher index, sequence number. */
 #define PAYLOAD_MIN 16
 
-/* Builds b's CONNECT, SUBSCRIBE and PUBLISH templates. Returns 0 or -1. */
-int wire_build(bench_t *b, const char *sub_filter, const char *topic_fmt);
-/* Writes c's CONNECT into out (128 bytes); returns its length. */
-size_t wire_connect(const bench_t *b, const bconn_t *c, uint8_t *out);
-/* Writes the topic of publisher idx into out; returns its length. */
-size_t wire_topic(const bench_t *b, uint32_t idx, char *out, size_t cap);
+/* Encodes b->sub_pkt for filter. Returns 0 or -1. */
+int wire_subscribe(bench_t *b, const char *filter);
+/* Encodes c's CONNECT into out (cap bytes); returns its length, 0 on error. */
+size_t wire_connect(const bench_t *b, const bconn_t *c, uint8_t *out, size_t cap);
+/* Builds publisher c's PUBLISH template (c->tpl, returns owned). 0 or -1. */
+int wire_publish_tpl(const bench_t *b, bconn_t *c);
 /*
  * Parses the packets in buf[0..len) for c and returns the bytes used (the
  * rest is an unfinished packet), or -1 when c must be closed.
@@ -274,6 +270,13 @@ void conn_close(bthread_t *t, bconn_t *c, int lost);
 
 int mode_conn(bench_t *b);
 int mode_pubsub(bench_t *b);
+
+/*
+ * Prints the busy share of each generator thread between the starts of
+ * phases from and to, warns about any above 90 % (the figure may then be
+ * capped by the generator), and returns the largest share (0..1).
+ */
+double gen_busy(bench_t *b, int from, int to);
 
 /* Prints a line the human reads (stdout). */
 void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
