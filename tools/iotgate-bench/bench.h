@@ -105,6 +105,7 @@ typedef struct bench_opts {
     uint32_t payload;           /* Payload bytes, >= 16. */
     double rate;                /* Total messages per second, 0 = as fast as allowed. */
     uint32_t inflight;          /* QoS 1/2 window per publisher. */
+    uint32_t e2e_window;        /* Sent but not yet received (or skipped), per publisher; 0 = off. */
     uint64_t count;             /* Total messages to send, 0 = bounded by time only. */
     uint16_t receive_max;       /* v5 Receive Maximum the subscribers announce. */
 } bench_opts_t;
@@ -129,6 +130,7 @@ typedef struct bconn {
     uint8_t writable;       /* Edge-triggered: set by EPOLLOUT, cleared by a short send. */
     uint8_t dirty;          /* On its thread's flush list. */
     uint8_t again;          /* On its thread's read-again list. */
+    uint8_t e2e_held;       /* Publisher filled its --e2e-window; resumes at half. */
     uint32_t gid;           /* Global index (client id, source address). */
     uint32_t idx;           /* Index among publishers or subscribers. */
     uint64_t t0;            /* When connect() was called, ns. */
@@ -147,6 +149,7 @@ typedef struct bconn {
     uint32_t tpl_len;
     uint16_t tpl_pid;       /* Offset of the packet id in tpl (QoS > 0). */
     uint16_t tpl_pay;       /* Offset of the payload in tpl. */
+    _Atomic uint64_t delivered; /* --e2e-window: messages received or skipped, all subscribers. */
     /* Subscriber. */
     uint32_t *next_seq;     /* Next expected sequence number per publisher. */
 } bconn_t;
@@ -192,6 +195,9 @@ typedef struct bthread {
     int id;
     pthread_t tid;
     int epfd;
+    int evfd;               /* eventfd: another thread settled messages of ours. */
+    _Atomic int e2e_waiting;/* Set while it sleeps with publishers held by --e2e-window. */
+    uint64_t wake_mask;     /* Threads whose publishers this pass settled messages of. */
     bconn_t **conns;        /* Its connections. */
     uint32_t nconns;
     bconn_t **pubs;         /* Its publishers (a subset of conns). */
@@ -227,6 +233,7 @@ typedef struct bench {
     uint8_t sub_pkt[256];       /* SUBSCRIBE every subscriber sends. */
     size_t sub_len;
     size_t max_packet;          /* Largest packet accepted from the broker. */
+    hist_t lat;                 /* The threads' histograms merged at the end. */
     uint64_t pub_quota;         /* Messages per publisher, 0 = no limit. */
     uint64_t interval_ns;       /* Paced: ns between two messages of one publisher. */
 } bench_t;
@@ -235,6 +242,8 @@ typedef struct bench {
 int loop_start(bench_t *b);
 /* Joins the threads. */
 void loop_join(bench_t *b);
+/* Frees the threads and connections of b (after loop_join, or when never started). */
+void loop_free(bench_t *b);
 /* Sum of a counter over the threads' published copies. */
 uint64_t loop_sum(bench_t *b, enum bstat s);
 /* Largest value of a counter over the threads' published copies. */
@@ -244,7 +253,7 @@ void loop_set_phase(bench_t *b, int phase);
 
 /* ---- wire format (wire.c) ---------------------------------------------- */
 
-/* Payload layout: send time (ns, LE), publisher index, sequence number. */
+/* Payload layout, host order: send time (u64 ns), publisher index (u32), sequence (u32). */
 #define PAYLOAD_MIN 16
 
 /* Encodes b->sub_pkt for filter. Returns 0 or -1. */

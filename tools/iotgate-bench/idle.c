@@ -83,12 +83,12 @@ int mode_conn(bench_t *b)
     long rss0 = -1, rss1 = -1;
     int64_t bcpu0 = -1, bcpu1 = -1;
     double connect_s = 0, rate = 0, busy, per_conn = -1, bcpu_s = -1;
-    hist_t *lat = calloc(1, sizeof *lat);
+    hist_t *lat = &b->lat;
     int ok = 1;
 
     b->nconns = o->conns;
     b->conns = calloc(b->nconns, sizeof *b->conns);
-    if (b->conns == NULL || lat == NULL)
+    if (b->conns == NULL)
         return 1;
     for (uint32_t g = 0; g < b->nconns; g++) {
         b->conns[g].gid = g;
@@ -170,6 +170,5 @@ int mode_conn(bench_t *b)
            (unsigned long long)pings, (unsigned long long)pongs, rss0, rss1, per_conn, bcpu_s,
            (double)(self1 - self0) / 1e9, busy, busy > 0.9, ok);
     fflush(stdout);
-    free(lat);
     return ok ? 0 : 2;
 }

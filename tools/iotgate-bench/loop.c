@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@
 #define SCAN_NS 100000000ull             /* Keepalive / timeout scan period. */
 #define MAX_WAIT_NS 10000000ull          /* Longest sleep: the phase is polled. */
 #define LATE_NS 1000000ull               /* A paced message this late counts as late. */
+#define E2E_POLL_NS 1000000ull           /* Safety poll under --e2e-window (eventfd wakes). */
 #define EVENTS 512
 
 int conn_out(bthread_t *t, bconn_t *c, const void *p, size_t n)
@@ -186,7 +188,8 @@ static void conn_read(bthread_t *t, bconn_t *c)
             c->rbuf = nb;
             c->rcap = (uint32_t)rest;
         }
-        memcpy(c->rbuf, t->scratch + used, rest);
+        if (rest)
+            memcpy(c->rbuf, t->scratch + used, rest);
         c->rlen = (uint32_t)rest;
         if ((size_t)n < room)
             return; /* Short read: the socket is empty. */
@@ -236,6 +239,32 @@ static void flush_all(bthread_t *t)
     }
 }
 
+/*
+ * --e2e-window: how many more messages publisher c may send now (UINT64_MAX
+ * without the option). A publisher that filled its window waits until half
+ * of it has drained, so that it sends in batches rather than one message
+ * per delivery: one send() per message would make the generator cost as
+ * much per message as the broker.
+ */
+static uint64_t e2e_room(const bench_t *b, bconn_t *c)
+{
+    uint64_t window, out;
+
+    if (b->o.e2e_window == 0)
+        return UINT64_MAX;
+    window = (uint64_t)b->o.e2e_window * b->o.subs;
+    out = (uint64_t)c->seq * b->o.subs -
+          atomic_load_explicit(&c->delivered, memory_order_relaxed);
+    if (out >= window) {
+        c->e2e_held = 1;
+        return 0;
+    }
+    if (c->e2e_held && out > window / 2)
+        return 0;
+    c->e2e_held = 0;
+    return (window - out + b->o.subs - 1) / b->o.subs;
+}
+
 /* Next free packet id of publisher c (there is one: inflight < 65535). */
 static uint16_t pub_pid(bconn_t *c)
 {
@@ -263,6 +292,7 @@ static void pub_generate(bthread_t *t, bconn_t *c, uint64_t now)
     const bench_t *b = t->b;
     const int paced = b->interval_ns != 0, qos = b->o.qos;
     const uint32_t len = c->tpl_len;
+    uint64_t room = e2e_room(b, c);
     uint32_t n = 0;
 
     if (c->wpos > 0 && c->wcap - c->wlen < len) {
@@ -276,6 +306,8 @@ static void pub_generate(bthread_t *t, bconn_t *c, uint64_t now)
         if (b->pub_quota && c->seq >= b->pub_quota)
             break;
         if (qos && c->inflight >= b->o.inflight)
+            break;
+        if (n >= room)
             break;
         if (paced ? c->t_due > now : !c->writable)
             break;
@@ -291,7 +323,7 @@ static void pub_generate(bthread_t *t, bconn_t *c, uint64_t now)
             c->inflight++;
             t->st[ST_INFLIGHT]++;
         }
-        /* Little-endian host assumed for the payload stamp (x86-64, ARM64). */
+        /* Payload stamp in host order; only this program reads it (wire.c). */
         memcpy(p + c->tpl_pay, &now, 8);
         memcpy(p + c->tpl_pay + 8, &c->idx, 4);
         memcpy(p + c->tpl_pay + 12, &c->seq, 4);
@@ -311,8 +343,13 @@ static void pub_generate(bthread_t *t, bconn_t *c, uint64_t now)
     }
 }
 
-/* When the thread has publishing to do next: 0 = now, UINT64_MAX = on an event. */
-static uint64_t pub_next(bthread_t *t)
+/*
+ * When the thread has publishing to do next: 0 = now, UINT64_MAX = on an
+ * event. A publisher held by --e2e-window waits for deliveries that another
+ * thread may count: *held is set, and that thread wakes this one through
+ * its eventfd (see e2e_wake); E2E_POLL_NS is only a safety net.
+ */
+static uint64_t pub_next(bthread_t *t, uint64_t now, int *held)
 {
     const bench_t *b = t->b;
     uint64_t next = UINT64_MAX;
@@ -323,6 +360,12 @@ static uint64_t pub_next(bthread_t *t)
         if (c->state != CS_READY || (b->pub_quota && c->seq >= b->pub_quota) ||
             (b->o.qos && c->inflight >= b->o.inflight))
             continue;
+        if (e2e_room(b, c) == 0) {
+            if (now + E2E_POLL_NS < next)
+                next = now + E2E_POLL_NS;
+            *held = 1;
+            continue;
+        }
         if (b->interval_ns) {
             if (c->t_due < next)
                 next = c->t_due;
@@ -331,6 +374,31 @@ static uint64_t pub_next(bthread_t *t)
         }
     }
     return next;
+}
+
+/*
+ * Wakes the threads whose held publishers this pass settled messages of.
+ * With the sleeper (thread_main) this is the store-fence-load handshake:
+ * the sleeper sets e2e_waiting, fences, then looks at the counters again;
+ * this side updates the counters, fences, then takes e2e_waiting. One of
+ * the two sees the other, so no wake-up is lost.
+ */
+static void e2e_wake(bthread_t *t)
+{
+    const uint64_t one = 1;
+    uint64_t mask = t->wake_mask;
+
+    t->wake_mask = 0;
+    mask &= ~(1ull << t->id); /* Its own publishers run on the next pass anyway. */
+    if (mask == 0)
+        return;
+    atomic_thread_fence(memory_order_seq_cst);
+    for (int i = 0; mask != 0; i++, mask >>= 1) {
+        bthread_t *o = &t->b->threads[i];
+
+        if ((mask & 1) && atomic_exchange(&o->e2e_waiting, 0))
+            (void)write(o->evfd, &one, sizeof one);
+    }
 }
 
 /* Keepalive pings and setup timeouts, every SCAN_NS. */
@@ -464,15 +532,24 @@ static void *thread_main(void *arg)
         publish_stats(t);
         if (t->t_scan < next)
             next = t->t_scan;
+        now = now_ns();
         if (ph == PH_RUN) {
-            uint64_t p = pub_next(t);
+            int held = 0;
+            uint64_t p = pub_next(t, now, &held);
 
+            if (held && p > now) {
+                /* About to sleep with held publishers: ask to be woken, then
+                 * look again in case the deliveries came in between. */
+                atomic_store(&t->e2e_waiting, 1);
+                atomic_thread_fence(memory_order_seq_cst);
+                p = pub_next(t, now, &held);
+            }
             if (p < next)
                 next = p;
         }
-        now = now_ns();
         wait_ns = t->nagain || next <= now ? 0 : next - now;
         if (wait_ns == 0) {
+            atomic_store_explicit(&t->e2e_waiting, 0, memory_order_relaxed);
             n = epoll_wait(t->epfd, ev, EVENTS, 0);
         } else {
             struct timespec ts = { (time_t)(wait_ns / 1000000000ull),
@@ -488,6 +565,13 @@ static void *thread_main(void *arg)
             bconn_t *c = ev[i].data.ptr;
             uint32_t e = ev[i].events;
 
+            if (c == NULL) { /* The eventfd: e2e_wake() of another thread. */
+                uint64_t v;
+
+                (void)read(t->evfd, &v, sizeof v);
+                atomic_store_explicit(&t->e2e_waiting, 0, memory_order_relaxed);
+                continue;
+            }
             if (c->fd < 0)
                 continue;
             if (c->state == CS_TCP) {
@@ -514,6 +598,8 @@ static void *thread_main(void *arg)
             if (c->fd >= 0)
                 conn_read(t, c);
         }
+        if (t->wake_mask)
+            e2e_wake(t);
         now = now_ns();
     }
     close_all(t);
@@ -539,6 +625,7 @@ int loop_start(bench_t *b)
         t->b = b;
         t->id = i;
         t->epfd = epoll_create1(EPOLL_CLOEXEC);
+        t->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         t->conns = calloc(cap, sizeof *t->conns);
         t->pubs = calloc(cap, sizeof *t->pubs);
         t->dirty = calloc(cap, sizeof *t->dirty);
@@ -546,10 +633,16 @@ int loop_start(bench_t *b)
         t->scratch = malloc(scratch);
         t->scratch_len = scratch;
         t->lat = calloc(1, sizeof *t->lat);
-        if (t->epfd < 0 || !t->conns || !t->pubs || !t->dirty || !t->again || !t->scratch ||
-            !t->lat) {
+        if (t->epfd < 0 || t->evfd < 0 || !t->conns || !t->pubs || !t->dirty || !t->again ||
+            !t->scratch || !t->lat) {
             note("out of memory or descriptors starting thread %d", i);
             return -1;
+        }
+        {
+            struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.ptr = NULL };
+
+            if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->evfd, &ev) != 0)
+                return -1;
         }
         t->open_rate = b->o.conn_rate / nt;
         t->open_window = b->o.conn_window / (uint32_t)nt;
@@ -570,6 +663,9 @@ int loop_start(bench_t *b)
     for (int i = 0; i < nt; i++) {
         if (pthread_create(&b->threads[i].tid, NULL, thread_main, &b->threads[i]) != 0) {
             note("cannot start thread %d", i);
+            loop_set_phase(b, PH_STOP);
+            for (int j = 0; j < i; j++)
+                pthread_join(b->threads[j].tid, NULL);
             return -1;
         }
     }
@@ -581,7 +677,35 @@ void loop_join(bench_t *b)
     for (int i = 0; i < b->o.threads; i++) {
         pthread_join(b->threads[i].tid, NULL);
         close(b->threads[i].epfd);
+        close(b->threads[i].evfd);
     }
+}
+
+void loop_free(bench_t *b)
+{
+    for (uint32_t g = 0; b->conns != NULL && g < b->nconns; g++) {
+        bconn_t *c = &b->conns[g];
+
+        free(c->rbuf);
+        free(c->wbuf);
+        free(c->pidmap);
+        free(c->tpl);
+        free(c->next_seq);
+    }
+    free(b->conns);
+    b->conns = NULL;
+    for (int i = 0; b->threads != NULL && i < b->o.threads; i++) {
+        bthread_t *t = &b->threads[i];
+
+        free(t->conns);
+        free(t->pubs);
+        free(t->dirty);
+        free(t->again);
+        free(t->scratch);
+        free(t->lat);
+    }
+    free(b->threads);
+    b->threads = NULL;
 }
 
 uint64_t loop_sum(bench_t *b, enum bstat s)

@@ -168,12 +168,10 @@ int mode_pubsub(bench_t *b)
     int64_t bcpu0 = -1, bcpu1 = -1;
     long rss = -1;
     double run_s, busy, loss_pct, bcpu_s = -1;
-    hist_t *lat = calloc(1, sizeof *lat);
+    hist_t *lat = &b->lat;
     const char *filter;
     int ok = 1;
 
-    if (lat == NULL)
-        return 1;
     if (o->mode == MODE_FANOUT) {
         b->topic_fmt = "bench/fanout";
         filter = "bench/fanout";
@@ -196,6 +194,9 @@ int mode_pubsub(bench_t *b)
             o->rate / o->pubs);
     if (o->qos)
         say("%s: window of %u unacknowledged messages per publisher", o->mode_name, o->inflight);
+    if (o->e2e_window)
+        say("%s: end-to-end window of %u undelivered messages per publisher", o->mode_name,
+            o->e2e_window);
     if (loop_start(b) != 0)
         return 1;
     if (pubsub_wait_ready(b) != 0) {
@@ -275,13 +276,15 @@ int mode_pubsub(bench_t *b)
             (unsigned long long)unacked, (unsigned long long)st[ST_REFUSED]);
         ok = 0;
     }
-    printf("RESULT mode=%s v=%d qos=%d pubs=%u subs=%u payload=%u rate=%.0f duration=%.2f "
+    printf("RESULT mode=%s v=%d qos=%d pubs=%u subs=%u payload=%u rate=%.0f e2e_window=%u "
+           "duration=%.2f "
            "sent=%llu sent_rate=%.0f acked=%llu recv=%llu recv_rate=%.0f expected=%llu "
            "lost=%llu loss_pct=%.3f dup=%llu gaps=%llu unacked=%llu late=%llu "
            "lat_p50_us=%.1f lat_p99_us=%.1f lat_p999_us=%.1f lat_max_us=%.1f lat_n=%llu "
            "broker_cpu_s=%.2f broker_rss_kb=%ld gen_cpu_s=%.2f gen_busy_max=%.2f capped=%d "
            "ok=%d\n",
-           o->mode_name, o->version, o->qos, o->pubs, o->subs, o->payload, o->rate, run_s,
+           o->mode_name, o->version, o->qos, o->pubs, o->subs, o->payload, o->rate,
+           o->e2e_window, run_s,
            (unsigned long long)st[ST_SENT], (double)st[ST_SENT_RUN] / run_s,
            (unsigned long long)st[ST_ACKED], (unsigned long long)st[ST_RECV],
            (double)st[ST_RECV_RUN] / run_s, (unsigned long long)expected,
@@ -292,6 +295,5 @@ int mode_pubsub(bench_t *b)
            (unsigned long long)lat->n, bcpu_s, rss, (double)(self1 - self0) / 1e9, busy,
            busy > 0.9, ok);
     fflush(stdout);
-    free(lat);
     return ok ? 0 : 2;
 }
