@@ -111,6 +111,7 @@ struct session {
     qitem_t *queue, *queue_tail; /* Waiting for a free in-flight slot or a client. */
     uint32_t nqueued;            /* Entries queued. */
     uint16_t next_pid;           /* Last packet id used. */
+    uint64_t *pid_map;           /* Ids in flight, one bit each; only while the window is large. */
     uint16_t *rx_pids;           /* Incoming QoS 2 ids awaiting PUBREL. */
     uint32_t nrx, rxcap;         /* Count and capacity of rx_pids. */
     msg_t *will;                 /* Will held back by a will delay, or NULL. */
