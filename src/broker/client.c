@@ -27,10 +27,10 @@ static void client_timeout(iot_timer_t *t)
     if (!c->conn) return;
     if (c->state == CS_NEW) {
         METRIC_INC(connect_timeouts);
-        log_warn("%s: no CONNECT within %u s, closing", c->conn->peer, iot_config()->connect_timeout);
+        log_warn("%s: no CONNECT within %u s, closing", iot_conn_peer(c->conn), iot_config()->connect_timeout);
     } else {
         METRIC_INC(keepalive_timeouts);
-        log_info("%s: client %s: keepalive timeout (%u s), closing", c->conn->peer,
+        log_info("%s: client %s: keepalive timeout (%u s), closing", iot_conn_peer(c->conn),
                  c->session ? c->session->client_id : "?", c->keepalive);
         if (c->state == CS_ACTIVE) client_disconnect(c, MQTT_RC_KEEPALIVE_TIMEOUT, "keepalive timeout");
     }
@@ -43,7 +43,7 @@ void broker_on_accept(iot_worker_t *w, iot_conn_t *conn)
     if (atomic_fetch_add(&broker_g.conn_count, 1) >= cfg->max_connections) {
         atomic_fetch_sub(&broker_g.conn_count, 1);
         METRIC_INC(connections_refused);
-        log_warn("%s: refused: max_connections (%u) reached", conn->peer, cfg->max_connections);
+        log_warn("%s: refused: max_connections (%u) reached", iot_conn_peer(conn), cfg->max_connections);
         iot_conn_close(conn);
         return;
     }
@@ -183,7 +183,7 @@ void client_fail(client_t *c, int err, uint8_t reason, const char *why)
     case IOT_EUNSUPPORTED: METRIC_INC(errors_unsupported); break;
     default: METRIC_INC(errors_malformed); break;
     }
-    log_warn("%s: client %s: %s (%s, reason 0x%02X), disconnecting", c->conn->peer,
+    log_warn("%s: client %s: %s (%s, reason 0x%02X), disconnecting", iot_conn_peer(c->conn),
              c->session ? c->session->client_id : "-", why, iot_strerror(err), reason);
     /* Before CONNACK there is no DISCONNECT to send [MQTT-3.2.0-1]; afterwards
      * MQTT 5 names the reason [MQTT-4.13.2-1]. */

@@ -28,7 +28,7 @@ static void connack_refuse(client_t *c, uint8_t v5_reason, uint8_t v3_code, cons
         p.u.connack.props.reason_string = (mqtt_str_t){(const uint8_t *)why, strlen(why)};
     }
     client_send_packet(c, &p);
-    log_warn("%s: CONNECT refused: %s", c->conn->peer, why);
+    log_warn("%s: CONNECT refused: %s", iot_conn_peer(c->conn), why);
     c->disconnecting = 1;
     iot_conn_close_after_flush(c->conn);
 }
@@ -46,7 +46,7 @@ void publish_will(bworker_t *bw, msg_t *will)
 static void takeover_kick(bworker_t *bw, session_t *s)
 {
     client_t *old = s->client;
-    log_info("%s: client %s: session taken over by a new connection", old->conn ? old->conn->peer : "-",
+    log_info("%s: client %s: session taken over by a new connection", old->conn ? iot_conn_peer(old->conn) : "-",
              s->client_id);
     client_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER, "session taken over");
     msg_t *will = old->will;
@@ -82,6 +82,8 @@ void connect_finish(bworker_t *bw, client_t *c, session_t *s, int existed)
     atomic_store(&s->online, 1);
     c->session = s;
     c->state = CS_ACTIVE;
+    free(c->client_id); /* The session's copy serves from here on. */
+    c->client_id = NULL;
     METRIC_INC(clients_connected);
 
     mqtt_packet_t p = {.type = MQTT_CONNACK};
@@ -111,7 +113,7 @@ void connect_finish(bworker_t *bw, client_t *c, session_t *s, int existed)
         }
     }
     client_send_packet(c, &p);
-    log_debug("%s: client %s connected (v%s, clean %d, keepalive %u, present %d)", c->conn->peer, s->client_id,
+    log_debug("%s: client %s connected (v%s, clean %d, keepalive %u, present %d)", iot_conn_peer(c->conn), s->client_id,
               c->version == MQTT_V5 ? "5" : "3.1.1", c->req.clean, c->keepalive, present);
     iot_timer_cancel(wheel, &c->timer);
     client_touch(c);

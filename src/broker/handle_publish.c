@@ -92,7 +92,7 @@ void handle_publish(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
         !mqtt_utf8_valid(pub->payload.p, pub->payload.len)) {
         /* Payload said to be UTF-8 is not [MQTT-3.3.2-4]: refuse it, keep the connection. */
         METRIC_INC(errors_malformed);
-        log_warn("%s: client %s: payload on %.*s is not valid UTF-8 as its format indicator says", c->conn->peer,
+        log_warn("%s: client %s: payload on %.*s is not valid UTF-8 as its format indicator says", iot_conn_peer(c->conn),
                  s->client_id, (int)topic.len, (const char *)topic.p);
         if (pub->qos == 1) send_ack(c, MQTT_PUBACK, pub->packet_id, MQTT_RC_PAYLOAD_FORMAT_INVALID);
         if (pub->qos == 2) send_ack(c, MQTT_PUBREC, pub->packet_id, MQTT_RC_PAYLOAD_FORMAT_INVALID);

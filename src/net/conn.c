@@ -117,7 +117,7 @@ static int conn_flush(iot_conn_t *c)
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0; /* EPOLLOUT edge resumes. */
-        log_debug("%s: write failed: %s", c->peer, strerror(errno));
+        log_debug("%s: write failed: %s", iot_conn_peer(c), strerror(errno));
         iot_conn_close(c);
         return IOT_ECLOSED;
     }
@@ -210,14 +210,14 @@ static void conn_on_io(iot_loop_t *loop, iot_io_t *io, unsigned events)
         }
         ssize_t n = recv(c->io.fd, dst, room, 0);
         if (n == 0) {
-            log_debug("%s: connection closed by peer", c->peer);
+            log_debug("%s: connection closed by peer", iot_conn_peer(c));
             iot_conn_close(c);
             return;
         }
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            log_debug("%s: read failed: %s", c->peer, strerror(errno));
+            log_debug("%s: read failed: %s", iot_conn_peer(c), strerror(errno));
             iot_conn_close(c);
             return;
         }
@@ -235,16 +235,26 @@ static void conn_on_io(iot_loop_t *loop, iot_io_t *io, unsigned events)
     iot_io_again(loop, io, IOT_READ);
 }
 
-iot_conn_t *iot__conn_new(iot_worker_t *w, int fd, const char *peer);
+void iot__peer_name(const struct sockaddr_storage *ss, char *out, size_t len);
+iot_conn_t *iot__conn_new(iot_worker_t *w, int fd);
 
-iot_conn_t *iot__conn_new(iot_worker_t *w, int fd, const char *peer)
+const char *iot_conn_peer(const iot_conn_t *c)
+{
+    static _Thread_local char name[64];
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (c->io.fd < 0 || getpeername(c->io.fd, (struct sockaddr *)&ss, &sl) != 0) return "-";
+    iot__peer_name(&ss, name, sizeof name);
+    return name;
+}
+
+iot_conn_t *iot__conn_new(iot_worker_t *w, int fd)
 {
     iot_conn_t *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->io.fd = fd;
     c->io.cb = conn_on_io;
     c->worker = w;
-    snprintf(c->peer, sizeof c->peer, "%s", peer);
     if (iot_io_add(&w->loop, &c->io) != 0) {
         free(c);
         return NULL;

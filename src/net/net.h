@@ -52,7 +52,6 @@ struct iot_conn {
     uint8_t close_after_flush;   /* Close once wbuf is sent. */
     uint8_t closed;              /* Closed; freed after the pass. */
     uint8_t read_paused;         /* Protocol asked to stop reading (unused by MQTT yet). */
-    char peer[48];               /* "ip:port" of the peer, for log lines. */
 };
 
 typedef void (*iot_accept_fn)(iot_worker_t *w, iot_conn_t *c);
@@ -78,7 +77,7 @@ struct iot_worker {
     iot_conn_t *graveyard;       /* Closed connections, freed after the pass. */
     uint8_t *scratch;            /* Read buffer shared by this worker's connections. */
     size_t scratch_cap;          /* Its size. */
-    void (*on_before_sleep)(iot_worker_t *w); /* Protocol hook run before each wait. */
+    void (*on_before_sleep)(iot_worker_t *w); /* Protocol hook run before each wait, after the flush; it must not write to connections. */
     void *ctx;                   /* Broker state of this worker. */
 };
 
@@ -103,6 +102,9 @@ static inline size_t iot_conn_pending(const iot_conn_t *c) { return c->wlen - c-
 void iot_conn_close(iot_conn_t *c);
 /* Closes once pending output is flushed (or at once if a write fails). */
 void iot_conn_close_after_flush(iot_conn_t *c);
+/* "ip:port" of c's peer for a log line, formatted on demand (an idle
+ * connection does not carry it). Valid until the thread's next call. */
+const char *iot_conn_peer(const iot_conn_t *c);
 /* Hands input held in rbuf to the protocol again (after it paused). */
 void iot_conn_resume(iot_conn_t *c);
 /* Flushes pending output of every dirty connection of w. */

@@ -20,13 +20,15 @@
 #define LISTENER_MAX_ACCEPTS 64
 #define WORKER_SCRATCH (64 * 1024)
 
-iot_conn_t *iot__conn_new(iot_worker_t *w, int fd, const char *peer);
+iot_conn_t *iot__conn_new(iot_worker_t *w, int fd);
 
 static void worker_before_sleep(iot_loop_t *loop)
 {
     iot_worker_t *w = loop->data;
-    if (w->on_before_sleep) w->on_before_sleep(w);
+    /* Flush first: closing a connection can publish (an MQTT will), and
+     * what that gathers for other workers must go out before we sleep. */
     iot_worker_flush(w);
+    if (w->on_before_sleep) w->on_before_sleep(w);
 }
 
 int iot_worker_init(iot_worker_t *w, int id)
@@ -46,7 +48,9 @@ int iot_worker_init(iot_worker_t *w, int id)
     return 0;
 }
 
-static void peer_name(const struct sockaddr_storage *ss, char *out, size_t len)
+void iot__peer_name(const struct sockaddr_storage *ss, char *out, size_t len);
+
+void iot__peer_name(const struct sockaddr_storage *ss, char *out, size_t len)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
@@ -88,9 +92,7 @@ static void listener_accept(iot_listener_t *l)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        char peer[48];
-        peer_name(&ss, peer, sizeof peer);
-        iot_conn_t *c = iot__conn_new(w, fd, peer);
+        iot_conn_t *c = iot__conn_new(w, fd);
         if (!c) {
             close(fd);
             continue;
