@@ -32,6 +32,7 @@ int broker_init(iot_worker_t *workers, int nworkers)
         broker_g.bw[i].out_head = calloc((size_t)nworkers, sizeof(iot_task_t *));
         broker_g.bw[i].out_tail = calloc((size_t)nworkers, sizeof(iot_task_t *));
         if (!broker_g.bw[i].out_head || !broker_g.bw[i].out_tail) return IOT_ENOMEM;
+        iot_timer_init(&broker_g.bw[i].throttle_timer, NULL);
         broker_g.bw[i].w = &workers[i];
         workers[i].ctx = &broker_g.bw[i];
         workers[i].on_before_sleep = broker_before_sleep;
@@ -197,6 +198,7 @@ void broker_close(void)
     }
     for (int i = 0; i < broker_g.nworkers; i++) {
         free(broker_g.bw[i].matches);
+        free(broker_g.bw[i].throttled);
         free(broker_g.bw[i].out_head);
         free(broker_g.bw[i].out_tail);
     }

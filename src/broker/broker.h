@@ -110,6 +110,7 @@ struct session {
     uint32_t ninflight;          /* Entries in flight. */
     qitem_t *queue, *queue_tail; /* Waiting for a free in-flight slot or a client. */
     uint32_t nqueued;            /* Entries queued. */
+    _Atomic uint32_t backlog;    /* nqueued, readable by publishers' workers (back-pressure). */
     uint16_t next_pid;           /* Last packet id used. */
     uint64_t *pid_map;           /* Ids in flight, one bit each; only while the window is large. */
     uint16_t *rx_pids;           /* Incoming QoS 2 ids awaiting PUBREL. */
@@ -146,6 +147,7 @@ struct client {
     uint8_t version;             /* MQTT_V311 or MQTT_V5. */
     uint8_t problem_info;        /* v5 Request Problem Information (default 1). */
     uint8_t disconnecting;       /* DISCONNECT received or sent; ignore more input. */
+    uint8_t throttled;           /* Reading paused by back-pressure (on bw->throttled). */
     uint16_t keepalive;          /* Effective keepalive, s. */
     uint16_t send_max;           /* Client's Receive Maximum: our in-flight limit. */
     uint32_t max_packet;         /* Client's Maximum Packet Size; 0 = none. */
@@ -169,6 +171,10 @@ typedef struct bworker {
     size_t nmatch, match_cap;    /* Its use and capacity. */
     iot_task_t **out_head;       /* Per target worker: deliveries gathered by one route_publish. */
     iot_task_t **out_tail;       /* Their last task. */
+    int congested;               /* The last route_publish met a subscriber over its queue limit. */
+    client_t **throttled;        /* Publishers whose reading is paused by back-pressure. */
+    size_t nthrottled, throttled_cap; /* Their count and capacity. */
+    iot_timer_t throttle_timer;  /* Resumes the throttled publishers. */
 } bworker_t;
 
 typedef struct broker {
@@ -204,6 +210,11 @@ static inline bworker_t *bw_of(iot_worker_t *w) { return (bworker_t *)w->ctx; }
 /* route.c: delivers m to every matching subscription; origin is the
  * publishing session (for No Local) or NULL. Returns subscribers reached. */
 size_t route_publish(bworker_t *bw, msg_t *m, session_t *origin);
+/* Pauses c's reading for a moment because a subscriber is over its queue
+ * limit (route_publish set bw->congested). */
+void route_throttle(bworker_t *bw, client_t *c);
+/* Takes c off the throttled list (it is closing). */
+void route_unthrottle(bworker_t *bw, client_t *c);
 /* Sets or clears the retained message for m's topic. */
 void route_retain(msg_t *m);
 

@@ -275,7 +275,7 @@ static size_t client_on_data(iot_conn_t *conn, const uint8_t *p, size_t n)
     client_t *c = conn->proto;
     bworker_t *bw = bw_of(conn->worker);
     size_t used = 0;
-    while (used < n && !conn->closed && !c->disconnecting) {
+    while (used < n && !conn->closed && !c->disconnecting && !conn->read_paused) {
         if (c->state == CS_WAIT_SESSION) break; /* Hold input until the session arrives. */
         mqtt_packet_t pkt;
         int version = c->state == CS_NEW ? 0 : c->version;
@@ -329,6 +329,7 @@ static void client_on_close(iot_conn_t *conn)
     bworker_t *bw = bw_of(conn->worker);
     conn->proto = NULL;
     iot_timer_cancel(&conn->worker->loop.wheel, &c->timer);
+    route_unthrottle(bw, c);
     atomic_fetch_sub(&broker_g.conn_count, 1);
     c->conn = NULL;
     if (c->state == CS_WAIT_SESSION) {

@@ -106,8 +106,10 @@ void handle_publish(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
     }
     METRIC_INC(publish_received);
     if (pub->retain) route_retain(m);
+    bw->congested = 0;
     size_t reached = route_publish(bw, m, s);
     msg_unref(m);
+    if (bw->congested) route_throttle(bw, c);
     uint8_t reason = reached ? MQTT_RC_SUCCESS : MQTT_RC_NO_MATCHING_SUBSCRIBERS;
     if (pub->qos == 1) {
         send_ack(c, MQTT_PUBACK, pub->packet_id, reason);

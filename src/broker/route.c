@@ -83,6 +83,11 @@ size_t route_publish(bworker_t *bw, msg_t *m, session_t *origin)
         }
         if (qos > m->qos) qos = m->qos;
         session_t *s = ms[i].s;
+        /* A connected subscriber whose queue is full slows the publisher
+         * down instead of losing acknowledged messages. */
+        if (qos && atomic_load_explicit(&s->online, memory_order_relaxed) &&
+            atomic_load_explicit(&s->backlog, memory_order_relaxed) >= iot_config()->max_queued_messages)
+            bw->congested = 1;
         qitem_t *q = qitem_new(m, qos, retain, ids, nid);
         if (q) {
             session_dispatch(bw, s, q, 1);
@@ -104,4 +109,54 @@ void route_retain(msg_t *m)
     /* An empty payload removes the retained message [MQTT-3.3.1-10]. */
     retain_set(broker_g.retained, (const char *)m->topic.p, m->topic.len, m->payload.len ? m : NULL);
     METRIC_SET(retained_count, retain_count(broker_g.retained));
+}
+
+/* How long a throttled publisher waits before it may read again. Short, so
+ * that a subscriber that catches up is fed at once; each resumed publisher
+ * is throttled again by its next message if the queue is still full. */
+#define THROTTLE_MS 5
+
+static void throttle_release(iot_timer_t *t)
+{
+    bworker_t *bw = (bworker_t *)((char *)t - offsetof(bworker_t, throttle_timer));
+    size_t n = bw->nthrottled;
+    client_t **list = bw->throttled;
+    bw->throttled = NULL;
+    bw->nthrottled = bw->throttled_cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        list[i]->throttled = 0;
+        if (list[i]->conn) iot_conn_unpause_read(list[i]->conn);
+    }
+    free(list);
+}
+
+void route_throttle(bworker_t *bw, client_t *c)
+{
+    if (c->throttled || !c->conn) return;
+    if (bw->nthrottled == bw->throttled_cap) {
+        size_t cap = bw->throttled_cap ? bw->throttled_cap * 2 : 16;
+        client_t **nl = realloc(bw->throttled, cap * sizeof *nl);
+        if (!nl) return; /* Not throttled: the queue's hard limit still holds. */
+        bw->throttled = nl;
+        bw->throttled_cap = cap;
+    }
+    bw->throttled[bw->nthrottled++] = c;
+    c->throttled = 1;
+    iot_conn_pause_read(c->conn);
+    if (!iot_timer_armed(&bw->throttle_timer)) {
+        bw->throttle_timer.cb = throttle_release;
+        iot_timer_set(&bw->w->loop.wheel, &bw->throttle_timer, THROTTLE_MS);
+    }
+}
+
+void route_unthrottle(bworker_t *bw, client_t *c)
+{
+    if (!c->throttled) return;
+    for (size_t i = 0; i < bw->nthrottled; i++) {
+        if (bw->throttled[i] == c) {
+            bw->throttled[i] = bw->throttled[--bw->nthrottled];
+            break;
+        }
+    }
+    c->throttled = 0;
 }

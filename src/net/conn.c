@@ -181,6 +181,17 @@ void iot_conn_resume(iot_conn_t *c)
     if (!c->closed && c->rlen) conn_feed(c, c->rbuf, c->rlen, 1);
 }
 
+void iot_conn_pause_read(iot_conn_t *c) { c->read_paused = 1; }
+
+void iot_conn_unpause_read(iot_conn_t *c)
+{
+    if (c->closed || !c->read_paused) return;
+    c->read_paused = 0;
+    iot_conn_resume(c);
+    /* The readable edge may have come while paused: look again. */
+    if (!c->closed && !c->read_paused) iot_io_again(&c->worker->loop, &c->io, IOT_READ);
+}
+
 static void conn_on_io(iot_loop_t *loop, iot_io_t *io, unsigned events)
 {
     iot_conn_t *c = (iot_conn_t *)io;
@@ -188,7 +199,7 @@ static void conn_on_io(iot_loop_t *loop, iot_io_t *io, unsigned events)
     if (events & IOT_WRITE) {
         if (c->wpos < c->wlen && conn_flush(c) != 0) return;
     }
-    if (!(events & IOT_READ)) return;
+    if (!(events & IOT_READ) || c->read_paused) return; /* Unpausing looks again. */
     for (int i = 0; i < CONN_MAX_READS; i++) {
         uint8_t *dst;
         size_t room;
@@ -228,7 +239,7 @@ static void conn_on_io(iot_loop_t *loop, iot_io_t *io, unsigned events)
         } else {
             conn_feed(c, dst, (size_t)n, 0);
         }
-        if (c->closed) return;
+        if (c->closed || c->read_paused) return;
         if ((size_t)n < room) return; /* Socket drained (edge consumed). */
     }
     /* Still data after the cap: come back on the next pass. */

@@ -51,7 +51,7 @@ struct iot_conn {
     uint8_t dirty;               /* On the flush list. */
     uint8_t close_after_flush;   /* Close once wbuf is sent. */
     uint8_t closed;              /* Closed; freed after the pass. */
-    uint8_t read_paused;         /* Protocol asked to stop reading (unused by MQTT yet). */
+    uint8_t read_paused;         /* Protocol asked to stop reading (back-pressure). */
 };
 
 typedef void (*iot_accept_fn)(iot_worker_t *w, iot_conn_t *c);
@@ -105,6 +105,10 @@ void iot_conn_close_after_flush(iot_conn_t *c);
 /* "ip:port" of c's peer for a log line, formatted on demand (an idle
  * connection does not carry it). Valid until the thread's next call. */
 const char *iot_conn_peer(const iot_conn_t *c);
+/* Stops reading from c until iot_conn_unpause_read: the peer's socket
+ * buffer fills and TCP slows it down. Input already read waits in rbuf. */
+void iot_conn_pause_read(iot_conn_t *c);
+void iot_conn_unpause_read(iot_conn_t *c);
 /* Hands input held in rbuf to the protocol again (after it paused). */
 void iot_conn_resume(iot_conn_t *c);
 /* Flushes pending output of every dirty connection of w. */

@@ -53,6 +53,7 @@ MQTT_DEFAULTS = {
 
 # iotgate key -> (mosquitto key, global?) for the keys Mosquitto has an equivalent for.
 MOSQUITTO_KEYS = {
+    "allow_anonymous": ("allow_anonymous", True),
     "max_queued_messages": ("max_queued_messages", True),
     "max_inflight": ("max_inflight_messages", True),
     "max_packet_size": ("max_packet_size", True),
@@ -112,7 +113,7 @@ class Broker:
         merged = dict(MQTT_DEFAULTS)
         merged.update({"sys_interval": GENERAL_DEFAULTS["sys_interval"]})
         merged.update(self.overrides)
-        glob = ["allow_anonymous true", "persistence false", "log_dest stderr",
+        glob = ["persistence false", "log_dest stderr",
                 "log_type all", "connection_messages true", "log_timestamp true"]
         per_listener = []
         for k, v in merged.items():

@@ -237,3 +237,19 @@ def test_client_id_reused_after_disconnect(broker, clients, version):
         c.close()
     c = clients.connected(broker, version=version, client_id=cid)
     assert c.c.is_connected()
+
+
+@pytest.mark.parametrize("length", [23, 1000, 65535])
+def test_long_client_ids(broker, clients, version, length):
+    """Client identifiers far beyond the 23 bytes every server must accept are either
+    accepted or refused cleanly (3.1.1: rc 2; 5.0: 0x85), never a crash."""
+    cid = ("c%d-" % length + "x" * length)[:length]
+    raw = clients.raw(broker, version=version)
+    ca = raw.connect(cid)
+    if ca.rc == 0:
+        assert raw.ping().type == R.PINGRESP
+    else:
+        assert ca.rc == (2 if version == 4 else 0x85), ca
+        raw.wait_closed(5)
+    other = clients.connected(broker, version=version)
+    assert other.c.is_connected()

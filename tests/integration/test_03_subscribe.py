@@ -223,3 +223,75 @@ def test_topics_are_case_sensitive(broker, clients, version):
     c.wait_messages(1)
     time.sleep(0.2)
     assert [m.payload for m in c.messages] == [b"upper"]
+
+
+def test_many_filters_in_one_subscribe(broker, clients, version):
+    """500 filters in one SUBSCRIBE, 500 codes back; all deliver; one UNSUBSCRIBE
+    with all 500 removes them."""
+    pfx = uniq("manyf")
+    flts = ["%s/%d" % (pfx, i) for i in range(500)]
+    raw = clients.raw(broker, version=version)
+    assert raw.connect("manyf").rc == 0
+    sa = raw.subscribe([(f, 1) for f in flts])
+    assert sa.codes == [1] * 500
+    pub = clients.connected(broker, version=version)
+    for f in flts:
+        pub.publish(f, b"x", 0, wait=False)
+    pub.publish(flts[-1], b"last", 1)
+    got = set()
+    deadline = time.monotonic() + 10
+    while len(got) < 500 and time.monotonic() < deadline:
+        p = raw.expect(R.PUBLISH, max(0.1, deadline - time.monotonic()))
+        if p.qos:
+            raw.ack_publish(p)
+        got.add(p.topic)
+    assert got == set(flts)
+    raw.expect(R.PUBLISH)  # the "last" one
+    mid = raw.next_mid()
+    raw.send(R.unsubscribe(mid, flts, version))
+    ua = raw.expect(R.UNSUBACK)
+    assert ua.mid == mid
+    if version == 5:
+        assert ua.codes == [0] * 500
+    pub.publish(flts[0], b"gone", 1)
+    raw.expect_none(R.PUBLISH, 0.5)
+
+
+def test_deep_topics(broker, clients, version):
+    """Deep topic names and filters (100 levels) work."""
+    depth = 100
+    topic = "/".join(["l%d" % i for i in range(depth)])
+    plus = "/".join(["+"] * depth)
+    c = clients.connected(broker, version=version)
+    assert c.subscribe([(topic, 1), (plus, 1), ("l0/#", 1)]) == [1, 1, 1]
+    pub = clients.connected(broker, version=version)
+    pub.publish(topic, b"deep", 1)
+    c.wait_messages(1)
+    time.sleep(0.3)
+    assert {m.topic for m in c.messages} == {topic}
+    assert 1 <= len(c.messages) <= 3
+    c.unsubscribe(plus)
+    pub.publish(topic + "/more", b"deeper", 1)
+    c.wait_messages(1, topic=topic + "/more")
+
+
+def test_very_deep_topics_accepted_or_refused_cleanly(broker, clients, version):
+    """5000-level filters and topics (a recursion hazard): served, or refused with a
+    SUBACK failure code / a closed connection; the broker keeps serving others."""
+    depth = 5000
+    topic = "/".join(["l"] * depth)
+    raw = clients.raw(broker, version=version)
+    assert raw.connect("deep").rc == 0
+    try:
+        sa = raw.subscribe([("/".join(["+"] * depth), 1), (topic, 1), ("l/#", 1)])
+        assert all(c in (1, 0x80, 0x8F, 0x97) for c in sa.codes), sa
+        raw.publish(topic, b"deep", 1)
+        if 1 in sa.codes:
+            p = raw.expect(R.PUBLISH)
+            assert p.topic == topic
+    except R.ConnectionClosed:
+        pass
+    w = clients.connected(broker, version=version)
+    w.subscribe("after/deep", 1)
+    w.publish("after/deep", b"ok", 1)
+    w.wait_messages(1)

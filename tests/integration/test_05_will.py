@@ -70,17 +70,21 @@ def test_will_retained_and_qos2(broker, clients, version):
 ])
 def test_will_sent_on_protocol_error(broker, clients, version, error):
     """A server that closes the connection for a protocol error or a malformed
-    packet publishes the will [MQTT-3.1.2-8] (MQTT 5 section 3.1.2.5)."""
-    t = uniq("willpe")
-    s = _watch(clients, broker, t, version)
-    raw = clients.raw(broker, version=version)
-    assert raw.connect("w4", will={"topic": t, "payload": b"pe"}).rc == 0
-    if error == "second_connect":
-        raw.send(R.connect("again", version=version))
-    else:
-        raw.send(R.subscribe(1, [("a", 0)], version, flags=0))
-    raw.wait_closed(5)
-    assert s.wait_messages(1)[0].payload == b"pe"
+    packet publishes the will [MQTT-3.1.2-8] (MQTT 5 section 3.1.2.5). Repeated ten
+    times: the will must come every time, promptly, with nothing else going on."""
+    pfx = uniq("willpe")
+    s = _watch(clients, broker, pfx + "/#", version)
+    for i in range(10):
+        raw = clients.raw(broker, version=version)
+        will = {"topic": "%s/%d" % (pfx, i), "payload": b"pe %d" % i, "qos": i % 2}
+        assert raw.connect("w4-%d" % i, will=will).rc == 0
+        if error == "second_connect":
+            raw.send(R.connect("again", version=version))
+        else:
+            raw.send(R.subscribe(1, [("a", 0)], version, flags=0))
+        raw.wait_closed(5)
+        got = s.wait_messages(i + 1, timeout=3)
+        assert got[i].payload == b"pe %d" % i, got
 
 
 def test_will_sent_on_session_takeover(broker, clients, version):
@@ -115,13 +119,17 @@ def test_v5_will_properties_passed_through(broker, clients):
 
 
 def test_v5_disconnect_with_will_0x04(broker, clients):
-    """DISCONNECT with reason 0x04 (Disconnect with Will Message) publishes the will."""
-    t = uniq("will04")
-    s = _watch(clients, broker, t)
-    raw = clients.raw(broker, version=5)
-    assert raw.connect("w7", will={"topic": t, "payload": b"asked for"}).rc == 0
-    raw.disconnect(rc=0x04)
-    assert s.wait_messages(1)[0].payload == b"asked for"
+    """DISCONNECT with reason 0x04 (Disconnect with Will Message) publishes the will,
+    promptly, every time (ten rounds)."""
+    pfx = uniq("will04")
+    s = _watch(clients, broker, pfx + "/#")
+    for i in range(10):
+        raw = clients.raw(broker, version=5)
+        will = {"topic": "%s/%d" % (pfx, i), "payload": b"asked for %d" % i}
+        assert raw.connect("w7-%d" % i, will=will).rc == 0
+        raw.disconnect(rc=0x04)
+        got = s.wait_messages(i + 1, timeout=3)
+        assert got[i].payload == b"asked for %d" % i
 
 
 def _will_connect(clients, broker, cid, t, delay, expiry):

@@ -217,7 +217,7 @@ def test_client_maximum_packet_size(broker, clients):
     pub.publish(t, b"s" * 40, 1)
     pub.publish(t, b"L" * 200, 1)
     pub.publish(t, b"t" * 40, 1)
-    msgs = c.wait_messages(2)
+    c.wait_messages(2)
     time.sleep(0.3)
     assert [m.payload for m in c.messages] == [b"s" * 40, b"t" * 40]
     assert c.c.is_connected() and not c.disconnects

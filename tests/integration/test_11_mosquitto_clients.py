@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 
 import pytest
 
