@@ -53,6 +53,11 @@ typedef struct msg {
     mqtt_str_t response_topic;   /* Points into data. */
     mqtt_str_t correlation_data; /* Points into data. */
     mqtt_str_t user_raw;         /* 0x26 records, points into data. */
+    /* The plain QoS 0 PUBLISH (no DUP, retain 0, no alias, no subscription
+     * ids), encoded once per protocol version by the first receiver that
+     * needs it and shared by all others: [0] 3.1.1, [1] 5.0. Each buffer
+     * starts with its length as a uint32_t. Freed with the message. */
+    _Atomic(uint8_t *) enc[2];
     uint8_t data[];              /* Topic, payload and property bytes. */
 } msg_t;
 

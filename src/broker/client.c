@@ -99,9 +99,31 @@ static uint16_t alias_for(client_t *c, const msg_t *m, int *known)
     return 0;
 }
 
+/*
+ * Returns the shared encoding of m as a plain QoS 0 PUBLISH for version, made
+ * on first use (see msg_t.enc); NULL when out of memory. Two workers may
+ * build it at once: the first to publish its buffer wins, the other frees.
+ */
+static const uint8_t *shared_qos0(msg_t *m, int version, const mqtt_packet_t *p, size_t n)
+{
+    _Atomic(uint8_t *) *slot = &m->enc[version == MQTT_V5];
+    uint8_t *enc = atomic_load_explicit(slot, memory_order_acquire);
+    if (enc) return enc;
+    uint8_t *mine = malloc(sizeof(uint32_t) + n);
+    if (!mine) return NULL;
+    uint32_t len = (uint32_t)n;
+    memcpy(mine, &len, sizeof len);
+    mqtt_encode(mine + sizeof len, n, version, p);
+    uint8_t *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(slot, &expected, mine, memory_order_acq_rel, memory_order_acquire))
+        return mine;
+    free(mine);
+    return expected;
+}
+
 int client_send_publish(client_t *c, qitem_t *q, int dup, uint64_t now_ms)
 {
-    const msg_t *m = q->msg;
+    msg_t *m = q->msg;
     mqtt_packet_t p = {.type = MQTT_PUBLISH};
     mqtt_publish_t *pub = &p.u.publish;
     pub->dup = (uint8_t)dup;
@@ -152,7 +174,15 @@ int client_send_publish(client_t *c, qitem_t *q, int dup, uint64_t now_ms)
         }
     }
     if (n == 0) return IOT_ETOOLARGE;
-    mqtt_encode(iot_conn_reserve(c->conn, n), n, c->version, &p);
+    /* The common fan-out case is the same bytes for every receiver: encode
+     * once, copy per receiver (saves the property walk and length maths). */
+    int plain = q->qos == 0 && !dup && !q->retain && q->nsub == 0 && !(pub->props.present & MQTT_P_TOPIC_ALIAS) &&
+                !(m->props & MQTT_P_MESSAGE_EXPIRY);
+    const uint8_t *enc = plain ? shared_qos0(m, c->version, &p, n) : NULL;
+    if (enc)
+        iot_conn_write(c->conn, enc + sizeof(uint32_t), n);
+    else
+        mqtt_encode(iot_conn_reserve(c->conn, n), n, c->version, &p);
     METRIC_INC(msgs_sent);
     METRIC_INC(publish_sent);
     return 0;

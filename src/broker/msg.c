@@ -68,7 +68,11 @@ void msg_ref(msg_t *m) { atomic_fetch_add_explicit(&m->refs, 1, memory_order_rel
 
 void msg_unref(msg_t *m)
 {
-    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) free(m);
+    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+        free(atomic_load_explicit(&m->enc[0], memory_order_relaxed));
+        free(atomic_load_explicit(&m->enc[1], memory_order_relaxed));
+        free(m);
+    }
 }
 
 uint32_t msg_ttl(const msg_t *m, uint64_t now_ms)
