@@ -6,6 +6,7 @@ order, and always report the session as present."""
 import pytest
 
 import mqttraw as R
+from conftest import xfail_mosquitto
 
 
 @pytest.mark.parametrize("version", [4, 5])
@@ -30,6 +31,7 @@ def test_reconnects_keep_queued_messages(broker, clients, version):
         sub.disconnect()
 
 
+@xfail_mosquitto("2.0.11 sends no DISCONNECT 0x8E on session takeover")
 def test_takeovers_in_a_row(broker, clients):
     """A new connection with the same id while the old one is open: the old one
     gets DISCONNECT 0x8E [MQTT-3.1.4-3], the session (and its queue) carries on."""
