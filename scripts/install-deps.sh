@@ -6,7 +6,7 @@
 set -eu
 mode=${1:-run}
 
-run_pkgs="build-essential cmake pkg-config libinih-dev libssl-dev"
+run_pkgs="build-essential cmake pkg-config libinih-dev libssl-dev libwslay-dev libhttp-parser-dev"
 test_pkgs="clang libclang-rt-14-dev libcmocka-dev mosquitto mosquitto-clients
 python3-paho-mqtt python3-pytest nodejs npm"
 

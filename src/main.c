@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/mqtt_ws.h"
 #include "core/globals.h"
 #include "core/version.h"
 #include "net/net.h"
@@ -56,10 +57,11 @@ static void reload(const char *path)
         log_error("config reload failed; keeping the running configuration");
         return;
     }
-    if (strcmp(cfg->listen, old->listen) || cfg->workers != old->workers)
-        log_warn("config reload: listen and workers take effect at the next start");
+    if (strcmp(cfg->listen, old->listen) || strcmp(cfg->ws_listen, old->ws_listen) || cfg->workers != old->workers)
+        log_warn("config reload: listen, ws_listen and workers take effect at the next start");
     /* Settings that shape threads and sockets stay as started. */
     strcpy(cfg->listen, old->listen);
+    strcpy(cfg->ws_listen, old->ws_listen);
     cfg->workers = old->workers;
     iot_log_set_level(cfg->log_level);
     iot_config_swap(cfg);
@@ -68,7 +70,7 @@ static void reload(const char *path)
 
 static int is_loopback(const char *listen)
 {
-    char buf[512];
+    char buf[1100];
     snprintf(buf, sizeof buf, "%s", listen);
     for (char *save, *a = strtok_r(buf, ", ", &save); a; a = strtok_r(NULL, ", ", &save))
         if (strncmp(a, "127.", 4) && strncmp(a, "[::1]", 5) && strncmp(a, "localhost:", 10)) return 0;
@@ -115,6 +117,10 @@ int main(int argc, char **argv)
     for (char *save, *a = strtok_r(listen, ", ", &save); a; a = strtok_r(NULL, ", ", &save))
         for (int i = 0; i < nworkers; i++)
             if (iot_worker_listen(&workers[i], a, broker_on_accept) != 0) return 1;
+    snprintf(listen, sizeof listen, "%s", cfg->ws_listen);
+    for (char *save, *a = strtok_r(listen, ", ", &save); a; a = strtok_r(NULL, ", ", &save))
+        for (int i = 0; i < nworkers; i++)
+            if (iot_worker_listen(&workers[i], a, mqtt_ws_on_accept) != 0) return 1;
 
     /* Signals go to this thread only: block them before the workers start. */
     sigset_t set;
@@ -128,9 +134,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < nworkers; i++)
         if (iot_worker_start(&workers[i]) != 0) return 1;
 
-    log_info("iotgate %s started: %d workers, MQTT on %s, data in %s", IOT_VERSION, nworkers, cfg->listen,
-             cfg->data_dir);
-    if (is_loopback(cfg->listen))
+    log_info("iotgate %s started: %d workers, MQTT on %s, MQTT/WebSocket on %s, data in %s", IOT_VERSION, nworkers,
+             cfg->listen, cfg->ws_listen[0] ? cfg->ws_listen : "(off)", cfg->data_dir);
+    char all[1100];
+    snprintf(all, sizeof all, "%s,%s", cfg->listen, cfg->ws_listen);
+    if (is_loopback(all))
         log_info("listening on loopback only; to open to the network set [mqtt] listen = 0.0.0.0:1883 "
                  "(and turn allow_anonymous off)");
 

@@ -165,6 +165,7 @@ struct client {
     uint32_t will_delay;         /* Will delay interval, s. */
     connect_req_t req;           /* The CONNECT being served. */
     iot_timer_t timer;           /* Connect timeout, then keepalive. */
+    struct mqtt_ws *ws;          /* WebSocket transport state, or NULL on plain TCP. */
 };
 
 /* ---- broker -------------------------------------------------------------- */
@@ -260,6 +261,13 @@ void registry_remove(session_t *s);
 void registry_assign_id(char *out, size_t len);
 
 /* client.c */
+/* Makes conn an MQTT connection (plain TCP ops); NULL if refused (conn closed). */
+client_t *client_accept(iot_worker_t *w, iot_conn_t *conn);
+/* The MQTT byte stream of a connection: decodes and handles whole packets,
+ * returns the bytes used (the rest is an unfinished packet, or input held
+ * back while the client waits for its session or is throttled). */
+size_t client_on_data(iot_conn_t *conn, const uint8_t *p, size_t n);
+void client_on_close(iot_conn_t *conn);
 void client_send_packet(client_t *c, const mqtt_packet_t *pkt);
 /* Sends one PUBLISH for item (assigning nothing); returns 0, or IOT_ETOOLARGE
  * when it exceeds the client's maximum packet size (it is then dropped). */

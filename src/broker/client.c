@@ -12,14 +12,12 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/mqtt_ws.h"
 #include "core/globals.h"
 
 #define CONTAINER(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
 
-static size_t client_on_data(iot_conn_t *conn, const uint8_t *p, size_t n);
-static void client_on_close(iot_conn_t *conn);
-
-static const iot_conn_ops_t client_ops = {client_on_data, client_on_close};
+static const iot_conn_ops_t client_ops = {client_on_data, client_on_close, NULL};
 
 static void client_timeout(iot_timer_t *t)
 {
@@ -37,7 +35,7 @@ static void client_timeout(iot_timer_t *t)
     iot_conn_close(c->conn);
 }
 
-void broker_on_accept(iot_worker_t *w, iot_conn_t *conn)
+client_t *client_accept(iot_worker_t *w, iot_conn_t *conn)
 {
     const iot_config_t *cfg = iot_config();
     if (atomic_fetch_add(&broker_g.conn_count, 1) >= cfg->max_connections) {
@@ -45,20 +43,23 @@ void broker_on_accept(iot_worker_t *w, iot_conn_t *conn)
         METRIC_INC(connections_refused);
         log_warn("%s: refused: max_connections (%u) reached", iot_conn_peer(conn), cfg->max_connections);
         iot_conn_close(conn);
-        return;
+        return NULL;
     }
     client_t *c = calloc(1, sizeof *c);
     if (!c) {
         atomic_fetch_sub(&broker_g.conn_count, 1);
         iot_conn_close(conn);
-        return;
+        return NULL;
     }
     c->conn = conn;
     conn->proto = c;
     conn->ops = &client_ops;
     iot_timer_init(&c->timer, client_timeout);
     iot_timer_set(&w->loop.wheel, &c->timer, (uint64_t)cfg->connect_timeout * 1000u);
+    return c;
 }
+
+void broker_on_accept(iot_worker_t *w, iot_conn_t *conn) { client_accept(w, conn); }
 
 void client_touch(client_t *c)
 {
@@ -300,7 +301,7 @@ static void handle_packet(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
     }
 }
 
-static size_t client_on_data(iot_conn_t *conn, const uint8_t *p, size_t n)
+size_t client_on_data(iot_conn_t *conn, const uint8_t *p, size_t n)
 {
     client_t *c = conn->proto;
     bworker_t *bw = bw_of(conn->worker);
@@ -350,10 +351,11 @@ void client_free(client_t *c)
     }
     msg_unref(c->will);
     free(c->client_id);
+    if (c->ws) mqtt_ws_free(c->ws);
     free(c);
 }
 
-static void client_on_close(iot_conn_t *conn)
+void client_on_close(iot_conn_t *conn)
 {
     client_t *c = conn->proto;
     bworker_t *bw = bw_of(conn->worker);

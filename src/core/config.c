@@ -35,6 +35,7 @@ static const config_opt_t config_table[] = {
     {"general", "data_dir", OPT_STR, F(data_dir), 0, 0, "./data", "directory for persistent state"},
     {"general", "sys_interval", OPT_INT, F(sys_interval), 0, 3600, "10", "seconds between $SYS updates (0 = off)"},
     {"mqtt", "listen", OPT_STR, F(listen), 0, 0, "127.0.0.1:1883", "MQTT/TCP listen addresses, comma-separated host:port ([::1]:1883 for IPv6; 0.0.0.0:1883 opens to the network)"},
+    {"mqtt", "ws_listen", OPT_STR, F(ws_listen), 0, 0, "127.0.0.1:8083", "MQTT over WebSocket listen addresses (path /mqtt, subprotocol mqtt); empty = off"},
     {"mqtt", "allow_anonymous", OPT_BOOL, F(allow_anonymous), 0, 1, "true", "accept clients that send no credentials"},
     {"mqtt", "max_connections", OPT_U32, F(max_connections), 1, 100000000, "1000000", "most client connections at once"},
     {"mqtt", "max_packet_size", OPT_U32, F(max_packet_size), 64, 268435460, "1048576", "largest MQTT packet accepted, bytes"},

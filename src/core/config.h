@@ -20,6 +20,7 @@ typedef struct iot_config {
     int sys_interval;             /* Seconds between $SYS updates; 0 = off. */
     /* [mqtt] */
     char listen[512];             /* Comma-separated host:port list for MQTT/TCP. */
+    char ws_listen[512];          /* The same for MQTT over WebSocket (path /mqtt); "" = off. */
     int allow_anonymous;          /* Accept clients without credentials. */
     uint32_t max_connections;     /* Connections per broker; more are refused. */
     uint32_t max_packet_size;     /* Largest packet accepted (bytes). */

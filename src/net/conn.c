@@ -26,7 +26,10 @@ static void conn_mark_dirty(iot_conn_t *c)
     }
 }
 
-uint8_t *iot_conn_reserve(iot_conn_t *c, size_t n)
+/* Room for the longest WebSocket header a server sends (no mask). */
+#define WS_HDR_MAX 10
+
+static uint8_t *conn_reserve(iot_conn_t *c, size_t n)
 {
     if (c->closed) {
         /* Writes after close are dropped; give them a place to go. */
@@ -41,13 +44,14 @@ uint8_t *iot_conn_reserve(iot_conn_t *c, size_t n)
         }
         return p;
     }
-    if (c->wpos == c->wlen) c->wpos = c->wlen = 0;
+    if (c->wpos == c->wlen && !c->frame_open) c->wpos = c->wlen = 0;
     size_t need = (size_t)c->wlen + n;
     if (need > c->wcap) {
         /* Drop what was sent before growing. */
         if (c->wpos) {
             memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
             c->wlen -= c->wpos;
+            if (c->frame_open) c->frame_start -= c->wpos;
             c->wpos = 0;
             need = (size_t)c->wlen + n;
         }
@@ -64,6 +68,59 @@ uint8_t *iot_conn_reserve(iot_conn_t *c, size_t n)
     c->wlen += (uint32_t)n;
     conn_mark_dirty(c);
     return p;
+}
+
+/*
+ * Writes the header of the open WebSocket frame into its slot. The slot has
+ * room for the longest header; a shorter one is written at the slot's end
+ * and the bytes before it are skipped: by moving wpos when the frame is the
+ * first thing pending (the usual case), else by moving the pending bytes in
+ * front of it up. RFC 6455 asks for the shortest length encoding, and a
+ * frame built in place saves copying every outgoing byte.
+ */
+static void conn_close_frame(iot_conn_t *c)
+{
+    if (!c->frame_open) return;
+    c->frame_open = 0;
+    uint64_t len = c->wlen - c->frame_start - WS_HDR_MAX;
+    uint8_t hdr[WS_HDR_MAX];
+    size_t h = 0;
+    hdr[h++] = 0x82; /* FIN, binary. */
+    if (len < 126) {
+        hdr[h++] = (uint8_t)len;
+    } else if (len <= 0xFFFF) {
+        hdr[h++] = 126;
+        hdr[h++] = (uint8_t)(len >> 8);
+        hdr[h++] = (uint8_t)len;
+    } else {
+        hdr[h++] = 127;
+        for (int i = 7; i >= 0; i--) hdr[h++] = (uint8_t)(len >> (i * 8));
+    }
+    size_t gap = WS_HDR_MAX - h;
+    memcpy(c->wbuf + c->frame_start + gap, hdr, h);
+    if (gap) {
+        if (c->frame_start > c->wpos)
+            memmove(c->wbuf + c->wpos + gap, c->wbuf + c->wpos, c->frame_start - c->wpos);
+        c->wpos += (uint32_t)gap;
+    }
+}
+
+uint8_t *iot_conn_reserve_raw(iot_conn_t *c, size_t n)
+{
+    conn_close_frame(c);
+    return conn_reserve(c, n);
+}
+
+void iot_conn_set_ws_framing(iot_conn_t *c) { c->ws_out = 1; }
+
+uint8_t *iot_conn_reserve(iot_conn_t *c, size_t n)
+{
+    if (c->ws_out && !c->frame_open && !c->closed) {
+        conn_reserve(c, WS_HDR_MAX);
+        c->frame_open = 1;
+        c->frame_start = c->wlen - WS_HDR_MAX;
+    }
+    return conn_reserve(c, n);
 }
 
 void iot_conn_write(iot_conn_t *c, const void *p, size_t n)
@@ -108,6 +165,7 @@ void iot_conn_close_after_flush(iot_conn_t *c)
 /* Writes what is pending; returns 0, or IOT_ECLOSED after closing c. */
 static int conn_flush(iot_conn_t *c)
 {
+    conn_close_frame(c);
     while (c->wpos < c->wlen) {
         ssize_t n = send(c->io.fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL);
         if (n > 0) {
@@ -178,6 +236,7 @@ static void conn_feed(iot_conn_t *c, const uint8_t *p, size_t n, int from_rbuf)
 
 void iot_conn_resume(iot_conn_t *c)
 {
+    if (!c->closed && c->ops->on_resume) c->ops->on_resume(c);
     if (!c->closed && c->rlen) conn_feed(c, c->rbuf, c->rlen, 1);
 }
 

@@ -35,6 +35,8 @@ typedef struct iot_conn_ops {
     size_t (*on_data)(iot_conn_t *c, const uint8_t *p, size_t n);
     /* The connection is closed (by peer, error or iot_conn_close); free c->proto here. */
     void (*on_close)(iot_conn_t *c);
+    /* Optional: reading resumed (iot_conn_resume); hand over input the protocol holds itself. */
+    void (*on_resume)(iot_conn_t *c);
 } iot_conn_ops_t;
 
 struct iot_conn {
@@ -52,6 +54,9 @@ struct iot_conn {
     uint8_t close_after_flush;   /* Close once wbuf is sent. */
     uint8_t closed;              /* Closed; freed after the pass. */
     uint8_t read_paused;         /* Protocol asked to stop reading (back-pressure). */
+    uint8_t ws_out;              /* Output is wrapped in WebSocket binary frames. */
+    uint8_t frame_open;          /* A frame header slot is reserved at frame_start. */
+    uint32_t frame_start;        /* Offset in wbuf of the open frame's header slot. */
 };
 
 typedef void (*iot_accept_fn)(iot_worker_t *w, iot_conn_t *c);
@@ -96,6 +101,12 @@ void iot_worker_close(iot_worker_t *w);
 void iot_conn_write(iot_conn_t *c, const void *p, size_t n);
 /* Reserves n bytes at the end of c's output and returns them to be filled. */
 uint8_t *iot_conn_reserve(iot_conn_t *c, size_t n);
+/* Like iot_conn_reserve, but never wrapped in a WebSocket frame (for the
+ * HTTP upgrade response and control frames); closes any open data frame. */
+uint8_t *iot_conn_reserve_raw(iot_conn_t *c, size_t n);
+/* From now on, what iot_conn_reserve/iot_conn_write add is sent as
+ * WebSocket binary frames (one per flush), built in place. */
+void iot_conn_set_ws_framing(iot_conn_t *c);
 /* Bytes queued but not yet sent. */
 static inline size_t iot_conn_pending(const iot_conn_t *c) { return c->wlen - c->wpos; }
 /* Closes now: pending output is dropped. ops->on_close runs before return. */

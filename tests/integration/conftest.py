@@ -42,6 +42,7 @@ SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
 # Defaults of the [general] and [mqtt] sections; a test overrides any key.
 GENERAL_DEFAULTS = {"workers": 2, "log_level": "debug", "sys_interval": 1}
 MQTT_DEFAULTS = {
+    "ws_listen": "",  # off unless a test asks: parallel brokers must not share a port
     "allow_anonymous": "true",
     "max_connections": 1000,
     "max_packet_size": 1048576,
