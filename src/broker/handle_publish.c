@@ -84,7 +84,9 @@ void handle_publish(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
         send_ack(c, MQTT_PUBREC, pub->packet_id, 0);
         return;
     }
-    if (pub->qos == 2 && s->nrx >= c->nrx_limit) {
+    /* Only MQTT 5 clients were told our Receive Maximum (CONNACK); a 3.1.1
+     * client is bounded by its 65535 packet ids alone. */
+    if (pub->qos == 2 && c->version == MQTT_V5 && s->nrx >= c->nrx_limit) {
         client_fail(c, IOT_EPROTO, MQTT_RC_RECEIVE_MAX_EXCEEDED, "more QoS 2 messages in flight than Receive Maximum");
         return;
     }

@@ -98,3 +98,20 @@ def test_offline_queue_still_bounded(make_broker, clients):
         pass
     assert got == list(range(5)), got
     broker.wait_counter_at_least("$SYS/broker/queue/dropped", 7)
+
+
+def test_v311_qos2_window_is_not_cut_by_receive_maximum(make_broker, clients):
+    """A 3.1.1 client is never told the server's Receive Maximum (that is a 5.0
+    CONNACK property), so more QoS 2 exchanges in flight than max_inflight are
+    served, not treated as a protocol error."""
+    broker = make_broker(max_inflight=5)
+    pub = clients.raw(broker, version=4)
+    assert pub.connect("rm-v3").rc == 0
+    mids = [pub.publish("rm/t", b"%d" % i, 2, wait_ack=False) for i in range(30)]
+    recs = [pub.expect(R.PUBREC).mid for _ in mids]
+    assert sorted(recs) == sorted(mids)
+    for m in mids:
+        pub.send(R.ack(R.PUBREL, m, 4))
+    comps = [pub.expect(R.PUBCOMP).mid for _ in mids]
+    assert sorted(comps) == sorted(mids)
+    assert pub.is_open_for(0.3)
