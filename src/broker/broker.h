@@ -213,6 +213,13 @@ void broker_post_sys(void);
 
 static inline bworker_t *bw_of(iot_worker_t *w) { return (bworker_t *)w->ctx; }
 
+/* Whether c takes more input now: not closing, not throttled, not waiting
+ * for its session to arrive from another worker. */
+static inline int client_can_read(const client_t *c)
+{
+    return c->conn && !c->conn->closed && !c->disconnecting && !c->conn->read_paused && c->state != CS_WAIT_SESSION;
+}
+
 /* route.c: delivers m to every matching subscription; origin is the
  * publishing session (for No Local) or NULL. Returns subscribers reached. */
 size_t route_publish(bworker_t *bw, msg_t *m, session_t *origin);
@@ -230,7 +237,8 @@ void session_ref(session_t *s);
 void session_unref(session_t *s);
 /* Home worker: hands item to s (send, queue or drop); takes ownership of item. */
 void session_deliver(bworker_t *bw, session_t *s, qitem_t *item);
-/* Posts item to s's home worker, or delivers at once if that is bw. Takes item.
+/* Posts item to s's home worker, or delivers at once if that is bw. Takes
+ * ownership of item and of one reference to s held by the caller.
  * With batch, a remote item is only gathered in bw->out_*; route_flush posts it. */
 void session_dispatch(bworker_t *bw, session_t *s, qitem_t *item, int batch);
 /* Posts what session_dispatch gathered: one inbox lock and wake-up per worker. */
@@ -269,6 +277,8 @@ client_t *client_accept(iot_worker_t *w, iot_conn_t *conn);
 size_t client_on_data(iot_conn_t *conn, const uint8_t *p, size_t n);
 void client_on_close(iot_conn_t *conn);
 void client_send_packet(client_t *c, const mqtt_packet_t *pkt);
+/* Sends PUBACK, PUBREC, PUBREL or PUBCOMP for pid (reason only in MQTT 5). */
+void client_send_ack(client_t *c, uint8_t type, uint16_t pid, uint8_t reason);
 /* Sends one PUBLISH for item (assigning nothing); returns 0, or IOT_ETOOLARGE
  * when it exceeds the client's maximum packet size (it is then dropped). */
 int client_send_publish(client_t *c, qitem_t *item, int dup, uint64_t now_ms);

@@ -13,15 +13,15 @@
 
 #include "broker/broker.h"
 #include "broker/mqtt_ws.h"
+#include "core/container.h"
 #include "core/globals.h"
 
-#define CONTAINER(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
 
 static const iot_conn_ops_t client_ops = {client_on_data, client_on_close, NULL};
 
 static void client_timeout(iot_timer_t *t)
 {
-    client_t *c = CONTAINER(t, client_t, timer);
+    client_t *c = iot_container_of(t, client_t, timer);
     if (!c->conn) return;
     if (c->state == CS_NEW) {
         METRIC_INC(connect_timeouts);
@@ -65,6 +65,14 @@ void client_touch(client_t *c)
 {
     if (c->keepalive && c->state == CS_ACTIVE)
         iot_timer_set(&c->conn->worker->loop.wheel, &c->timer, (uint64_t)c->keepalive * 1500u);
+}
+
+void client_send_ack(client_t *c, uint8_t type, uint16_t pid, uint8_t reason)
+{
+    mqtt_packet_t p = {.type = type, .flags = type == MQTT_PUBREL ? 2 : 0};
+    p.u.ack.packet_id = pid;
+    p.u.ack.reason = c->version == MQTT_V5 ? reason : 0; /* 3.1.1 acks carry no reason. */
+    client_send_packet(c, &p);
 }
 
 void client_send_packet(client_t *c, const mqtt_packet_t *pkt)
@@ -219,7 +227,6 @@ void client_fail(client_t *c, int err, uint8_t reason, const char *why)
     /* Before CONNACK there is no DISCONNECT to send [MQTT-3.2.0-1]; afterwards
      * MQTT 5 names the reason [MQTT-4.13.2-1]. */
     client_disconnect(c, reason, why);
-    if (c->state != CS_ACTIVE) iot_conn_close_after_flush(c->conn);
 }
 
 static void handle_packet(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
@@ -244,11 +251,7 @@ static void handle_packet(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
     case MQTT_PUBREC: {
         int rc = session_on_pubrec(bw, s, pkt->u.ack.packet_id, pkt->u.ack.reason);
         if (rc == 1 || pkt->u.ack.reason >= 0x80) return; /* Refused: no PUBREL [MQTT-4.3.3-4]. */
-        out.type = MQTT_PUBREL;
-        out.flags = 2;
-        out.u.ack.packet_id = pkt->u.ack.packet_id;
-        if (rc != 0) out.u.ack.reason = MQTT_RC_PACKET_ID_NOT_FOUND;
-        client_send_packet(c, &out);
+        client_send_ack(c, MQTT_PUBREL, pkt->u.ack.packet_id, rc == 0 ? MQTT_RC_SUCCESS : MQTT_RC_PACKET_ID_NOT_FOUND);
         return;
     }
     case MQTT_PUBREL:
@@ -306,8 +309,7 @@ size_t client_on_data(iot_conn_t *conn, const uint8_t *p, size_t n)
     client_t *c = conn->proto;
     bworker_t *bw = bw_of(conn->worker);
     size_t used = 0;
-    while (used < n && !conn->closed && !c->disconnecting && !conn->read_paused) {
-        if (c->state == CS_WAIT_SESSION) break; /* Hold input until the session arrives. */
+    while (used < n && client_can_read(c)) {
         mqtt_packet_t pkt;
         int version = c->state == CS_NEW ? 0 : c->version;
         int rc = mqtt_decode(p + used, n - used, version, iot_config()->max_packet_size, &pkt);

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "core/container.h"
 #include "core/globals.h"
 
-#define CONTAINER(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
 
 /* Sent from the client's worker to the session's home worker, then back. */
 typedef struct move_task {
@@ -125,7 +125,7 @@ static void bind_session(bworker_t *bw, client_t *c);
 /* On the client's worker: the session arrived (or ended on the way). */
 static void attach_task(iot_loop_t *loop, iot_task_t *task)
 {
-    move_task_t *mt = CONTAINER(task, move_task_t, task);
+    move_task_t *mt = iot_container_of(task, move_task_t, task);
     bworker_t *bw = bw_of(loop->data);
     session_t *s = mt->s;
     client_t *c = mt->c;
@@ -156,7 +156,7 @@ static void attach_task(iot_loop_t *loop, iot_task_t *task)
 /* On the session's home worker: give the session to worker mt->to. */
 static void migrate_task(iot_loop_t *loop, iot_task_t *task)
 {
-    move_task_t *mt = CONTAINER(task, move_task_t, task);
+    move_task_t *mt = iot_container_of(task, move_task_t, task);
     bworker_t *bw = bw_of(loop->data);
     session_t *s = mt->s;
     int home = atomic_load(&s->home);

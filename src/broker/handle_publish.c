@@ -14,14 +14,6 @@
 #include "broker/broker.h"
 #include "core/globals.h"
 
-static void send_ack(client_t *c, uint8_t type, uint16_t pid, uint8_t reason)
-{
-    mqtt_packet_t p = {.type = type, .flags = type == MQTT_PUBREL ? 2 : 0};
-    p.u.ack.packet_id = pid;
-    p.u.ack.reason = c->version == MQTT_V5 ? reason : 0;
-    client_send_packet(c, &p);
-}
-
 /* Resolves a v5 topic alias [MQTT-3.3.2-12]; returns 0 or fails the client. */
 static int resolve_alias(client_t *c, const mqtt_publish_t *pub, mqtt_str_t *topic)
 {
@@ -81,7 +73,7 @@ void handle_publish(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
     }
     if (pub->qos == 2 && session_rx_has(s, pub->packet_id)) {
         /* A resent QoS 2 PUBLISH is acknowledged, not routed again [MQTT-4.3.3-9]. */
-        send_ack(c, MQTT_PUBREC, pub->packet_id, 0);
+        client_send_ack(c, MQTT_PUBREC, pub->packet_id, 0);
         return;
     }
     /* Only MQTT 5 clients were told our Receive Maximum (CONNACK); a 3.1.1
@@ -96,8 +88,8 @@ void handle_publish(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
         METRIC_INC(errors_malformed);
         log_warn("%s: client %s: payload on %.*s is not valid UTF-8 as its format indicator says", iot_conn_peer(c->conn),
                  s->client_id, (int)topic.len, (const char *)topic.p);
-        if (pub->qos == 1) send_ack(c, MQTT_PUBACK, pub->packet_id, MQTT_RC_PAYLOAD_FORMAT_INVALID);
-        if (pub->qos == 2) send_ack(c, MQTT_PUBREC, pub->packet_id, MQTT_RC_PAYLOAD_FORMAT_INVALID);
+        if (pub->qos == 1) client_send_ack(c, MQTT_PUBACK, pub->packet_id, MQTT_RC_PAYLOAD_FORMAT_INVALID);
+        if (pub->qos == 2) client_send_ack(c, MQTT_PUBREC, pub->packet_id, MQTT_RC_PAYLOAD_FORMAT_INVALID);
         return;
     }
     msg_t *m = msg_new(topic, pub->payload, pub->qos, pub->retain, c->version == MQTT_V5 ? &pub->props : NULL,
@@ -114,13 +106,13 @@ void handle_publish(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
     if (bw->congested) route_throttle(bw, c);
     uint8_t reason = reached ? MQTT_RC_SUCCESS : MQTT_RC_NO_MATCHING_SUBSCRIBERS;
     if (pub->qos == 1) {
-        send_ack(c, MQTT_PUBACK, pub->packet_id, reason);
+        client_send_ack(c, MQTT_PUBACK, pub->packet_id, reason);
     } else if (pub->qos == 2) {
         if (session_rx_add(s, pub->packet_id) != 0) {
             client_fail(c, IOT_ENOMEM, MQTT_RC_IMPL_SPECIFIC, "out of memory");
             return;
         }
-        send_ack(c, MQTT_PUBREC, pub->packet_id, reason);
+        client_send_ack(c, MQTT_PUBREC, pub->packet_id, reason);
     }
 }
 
@@ -128,5 +120,5 @@ void handle_pubrel(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
 {
     uint16_t pid = pkt->u.ack.packet_id;
     int rc = session_rx_del(c->session, pid);
-    send_ack(c, MQTT_PUBCOMP, pid, rc == 0 ? MQTT_RC_SUCCESS : MQTT_RC_PACKET_ID_NOT_FOUND);
+    client_send_ack(c, MQTT_PUBCOMP, pid, rc == 0 ? MQTT_RC_SUCCESS : MQTT_RC_PACKET_ID_NOT_FOUND);
 }

@@ -109,7 +109,6 @@ void handle_subscribe(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
                 continue;
             }
             session_ref(s); /* The trie's reference. */
-            METRIC_INC(subscriptions_count);
             n->len = (uint16_t)f.len;
             memcpy(n->filter, f.p, f.len);
             n->next = s->subs;
@@ -159,7 +158,6 @@ void handle_unsubscribe(bworker_t *bw, client_t *c, const mqtt_packet_t *pkt)
             *pp = known->next;
             free(known);
             s->nsubs--;
-            METRIC_DEC(subscriptions_count);
             session_unref(s); /* The trie's reference. */
             codes[i++] = MQTT_RC_SUCCESS;
         } else {

@@ -133,7 +133,7 @@ static void ws_frames(client_t *c)
     struct mqtt_ws *ws = c->ws;
     iot_conn_t *conn = c->conn;
     uint64_t max_frame = (uint64_t)iot_config()->max_packet_size + 16;
-    while (!conn->closed && !c->disconnecting && !conn->read_paused && c->state != CS_WAIT_SESSION) {
+    while (client_can_read(c)) {
         struct wslay_frame_iocb f;
         ssize_t r = wslay_frame_recv(ws->fr, &f);
         if (r == WSLAY_ERR_WANT_READ) return;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "core/container.h"
 #include "core/globals.h"
 
 /* One matching subscription. */
@@ -41,8 +42,8 @@ static void on_match(void *ctx, void *owner, uint8_t opts, uint32_t sub_id, int 
         bw->match_cap = cap;
     }
     /* The trie holds a reference for each subscription, and the session
-     * cannot lose it while we hold the read lock; keep one of our own for
-     * the delivery. */
+     * cannot lose it while we hold the read lock; take one of our own, which
+     * the delivery then carries (route_publish). */
     session_ref(s);
     bw->matches[bw->nmatch++] = (match_t){s, opts, (uint8_t)shared, sub_id};
 }
@@ -89,11 +90,15 @@ size_t route_publish(bworker_t *bw, msg_t *m, session_t *origin)
             atomic_load_explicit(&s->backlog, memory_order_relaxed) >= iot_config()->max_queued_messages)
             bw->congested = 1;
         qitem_t *q = qitem_new(m, qos, retain, ids, nid);
+        size_t k = i;
         if (q) {
+            /* The reference taken in on_match goes with the delivery
+             * (no extra atomic per receiver); the other matches' are dropped. */
             session_dispatch(bw, s, q, 1);
             reached++;
+            k++;
         }
-        for (size_t k = i; k < j; k++) session_unref(ms[k].s);
+        for (; k < j; k++) session_unref(ms[k].s);
         i = j;
     }
     bw->nmatch = 0;
@@ -108,7 +113,6 @@ void route_retain(msg_t *m)
     if (!iot_config()->retain_available) return;
     /* An empty payload removes the retained message [MQTT-3.3.1-10]. */
     retain_set(broker_g.retained, (const char *)m->topic.p, m->topic.len, m->payload.len ? m : NULL);
-    METRIC_SET(retained_count, retain_count(broker_g.retained));
 }
 
 /* How long a throttled publisher waits before it may read again. Short, so
@@ -118,7 +122,7 @@ void route_retain(msg_t *m)
 
 static void throttle_release(iot_timer_t *t)
 {
-    bworker_t *bw = (bworker_t *)((char *)t - offsetof(bworker_t, throttle_timer));
+    bworker_t *bw = iot_container_of(t, bworker_t, throttle_timer);
     size_t n = bw->nthrottled;
     client_t **list = bw->throttled;
     bw->throttled = NULL;

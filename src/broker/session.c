@@ -17,9 +17,9 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "core/container.h"
 #include "core/globals.h"
 
-#define CONTAINER(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
 
 static void session_expired(iot_timer_t *t);
 static void session_will_due(iot_timer_t *t);
@@ -85,10 +85,8 @@ void session_clear(session_t *s)
     while (s->subs) {
         sub_t *sub = s->subs;
         s->subs = sub->next;
-        if (topic_tree_unsubscribe(broker_g.subs, sub->filter, sub->len, s) == 0) {
-            METRIC_DEC(subscriptions_count);
+        if (topic_tree_unsubscribe(broker_g.subs, sub->filter, sub->len, s) == 0)
             session_unref(s); /* The trie's reference; never the last one here. */
-        }
         free(sub);
     }
     s->nsubs = 0;
@@ -204,7 +202,7 @@ void session_deliver(bworker_t *bw, session_t *s, qitem_t *q)
     if (active && q->qos == 0) {
         /* A subscriber that cannot keep up loses QoS 0 messages rather than
          * growing its buffer without bound. */
-        if (iot_conn_pending(c->conn) > 8u * cfg->max_packet_size + (1u << 20)) {
+        if (iot_conn_pending(c->conn) > 8ull * cfg->max_packet_size + (1ull << 20)) {
             METRIC_INC(publish_dropped);
             qitem_free(q);
             return;
@@ -264,9 +262,7 @@ void session_resume(bworker_t *bw, session_t *s)
      * before anything new [MQTT-4.4.0-1], [MQTT-4.6.0-1]. */
     for (qitem_t *q = s->inflight; q; q = q->next) {
         if (q->state == QS_WAIT_COMP) {
-            mqtt_packet_t p = {.type = MQTT_PUBREL, .flags = 2};
-            p.u.ack.packet_id = q->pid;
-            client_send_packet(s->client, &p);
+            client_send_ack(s->client, MQTT_PUBREL, q->pid, MQTT_RC_SUCCESS);
         } else {
             client_send_publish(s->client, q, 1, now);
         }
@@ -364,15 +360,15 @@ int session_rx_del(session_t *s, uint16_t pid)
 
 static void deliver_task(iot_loop_t *loop, iot_task_t *task)
 {
-    qitem_t *q = CONTAINER(task, qitem_t, task);
+    qitem_t *q = iot_container_of(task, qitem_t, task);
     session_t *s = q->target;
     q->target = NULL;
     if (atomic_load(&broker_g.shutting_down)) {
         qitem_free(q);
-    } else {
-        session_dispatch(bw_of((iot_worker_t *)loop->data), s, q, 0);
+        session_unref(s);
+        return;
     }
-    session_unref(s);
+    session_dispatch(bw_of((iot_worker_t *)loop->data), s, q, 0); /* Passes the task's reference on. */
 }
 
 void session_dispatch(bworker_t *bw, session_t *s, qitem_t *q, int batch)
@@ -380,10 +376,10 @@ void session_dispatch(bworker_t *bw, session_t *s, qitem_t *q, int batch)
     int home = atomic_load_explicit(&s->home, memory_order_acquire);
     if (home == bw->w->id) {
         session_deliver(bw, s, q);
+        session_unref(s);
         return;
     }
-    /* Another worker owns the session: hand the item over. */
-    session_ref(s);
+    /* Another worker owns the session: the item carries the reference there. */
     q->target = s;
     q->task.fn = deliver_task;
     if (!batch) {
@@ -428,7 +424,7 @@ void session_end(bworker_t *bw, session_t *s)
 
 static void session_expired(iot_timer_t *t)
 {
-    session_t *s = CONTAINER(t, session_t, expiry_timer);
+    session_t *s = iot_container_of(t, session_t, expiry_timer);
     bworker_t *bw = &broker_g.bw[atomic_load(&s->home)];
     if (s->client) return;
     log_debug("client %s: session expired", s->client_id);
@@ -437,7 +433,7 @@ static void session_expired(iot_timer_t *t)
 
 static void session_will_due(iot_timer_t *t)
 {
-    session_t *s = CONTAINER(t, session_t, will_timer);
+    session_t *s = iot_container_of(t, session_t, will_timer);
     bworker_t *bw = &broker_g.bw[atomic_load(&s->home)];
     msg_t *will = s->will;
     s->will = NULL;

@@ -36,6 +36,8 @@ void sys_publish(bworker_t *bw)
     sys_put(bw, "version", "iotgate " IOT_VERSION);
     snprintf(v, sizeof v, "%llu seconds", (unsigned long long)((iot_now_ms() - broker_g.start_ms) / 1000u));
     sys_put(bw, "uptime", v);
+    /* Gauges of the shared tables are read from the tables themselves. */
     METRIC_SET(subscriptions_count, topic_tree_count(broker_g.subs));
+    METRIC_SET(retained_count, retain_count(broker_g.retained));
     iot_metrics_each(sys_metric, bw);
 }

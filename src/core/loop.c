@@ -15,7 +15,6 @@
  */
 #include "core/loop.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -55,8 +54,6 @@ static void epoll_del(iot_loop_t *loop, iot_io_t *io)
 {
     epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 }
-
-static void loop_drain_inbox(iot_loop_t *loop);
 
 static int epoll_poll(iot_loop_t *loop, int timeout_ms)
 {

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "core/globals.h"
-#include "net/net.h"
+#include "net/net_int.h"
 
 /* Reads per wake-up before yielding to other connections (fairness cap:
  * one fast sender must not starve the rest of the worker). */
@@ -32,17 +32,10 @@ static void conn_mark_dirty(iot_conn_t *c)
 static uint8_t *conn_reserve(iot_conn_t *c, size_t n)
 {
     if (c->closed) {
-        /* Writes after close are dropped; give them a place to go. */
-        static _Thread_local uint8_t sink[256];
-        uint8_t *p = n <= sizeof sink ? sink : NULL;
-        if (!p) {
-            free(c->wbuf);
-            c->wbuf = malloc(n);
-            c->wcap = (uint32_t)n;
-            c->wpos = c->wlen = 0;
-            p = c->wbuf;
-        }
-        return p;
+        /* Writes after close are dropped: reuse the buffer from its start
+         * (it is freed with the connection after this loop pass). */
+        c->wpos = c->wlen = 0;
+        c->frame_open = 0;
     }
     if (c->wpos == c->wlen && !c->frame_open) c->wpos = c->wlen = 0;
     size_t need = (size_t)c->wlen + n;
@@ -304,9 +297,6 @@ static void conn_on_io(iot_loop_t *loop, iot_io_t *io, unsigned events)
     /* Still data after the cap: come back on the next pass. */
     iot_io_again(loop, io, IOT_READ);
 }
-
-void iot__peer_name(const struct sockaddr_storage *ss, char *out, size_t len);
-iot_conn_t *iot__conn_new(iot_worker_t *w, int fd);
 
 const char *iot_conn_peer(const iot_conn_t *c)
 {

@@ -13,14 +13,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/container.h"
 #include "core/globals.h"
-#include "net/net.h"
+#include "net/net_int.h"
 
 /* Accepts per wake-up before serving other descriptors (fairness cap). */
 #define LISTENER_MAX_ACCEPTS 64
 #define WORKER_SCRATCH (64 * 1024)
 
-iot_conn_t *iot__conn_new(iot_worker_t *w, int fd);
 
 static void worker_before_sleep(iot_loop_t *loop)
 {
@@ -47,8 +47,6 @@ int iot_worker_init(iot_worker_t *w, int id)
     }
     return 0;
 }
-
-void iot__peer_name(const struct sockaddr_storage *ss, char *out, size_t len);
 
 void iot__peer_name(const struct sockaddr_storage *ss, char *out, size_t len)
 {
@@ -110,7 +108,7 @@ static void listener_on_io(iot_loop_t *loop, iot_io_t *io, unsigned events)
 
 static void listener_retry(iot_timer_t *t)
 {
-    iot_listener_t *l = (iot_listener_t *)((char *)t - offsetof(iot_listener_t, retry));
+    iot_listener_t *l = iot_container_of(t, iot_listener_t, retry);
     listener_accept(l);
 }
 

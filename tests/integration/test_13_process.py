@@ -117,7 +117,6 @@ def test_sighup_with_broken_config_keeps_running(make_broker, clients):
     broker.proc.send_signal(signal.SIGHUP)
     broker.wait_log(r"reload failed")
     assert c.ping().type == mqttraw.PINGRESP
-    # Put the file right again so that teardown (and nothing else) stops it.
     assert broker.alive()
 
 

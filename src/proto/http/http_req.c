@@ -15,8 +15,6 @@
 typedef struct req_ctx {
     http_req_t *req;             /* Being filled. */
     http_view_t *field;          /* Header whose value comes next, or NULL. */
-    const char *hname;           /* Current header name (may arrive in pieces: only the first piece kept). */
-    size_t hname_len;
     int done;                    /* Headers complete. */
 } req_ctx_t;
 
