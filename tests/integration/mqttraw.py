@@ -386,8 +386,10 @@ class RawClient:
     def send(self, data):
         self.sock.sendall(data)
 
-    def _fill(self, deadline):
-        """Reads more bytes; raises ConnectionClosed on EOF/reset, TimeoutError at deadline."""
+    def _recv_some(self, deadline, eof_msg="EOF"):
+        """Returns the next bytes from the socket; raises ConnectionClosed (eof_msg on
+        EOF) on EOF/reset, TimeoutError at deadline. Subclasses that buffer elsewhere
+        (test_20's WsRaw) read through this too."""
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("no data from broker before deadline")
@@ -401,8 +403,12 @@ class RawClient:
             raise ConnectionClosed(str(e))
         if not data:
             self.closed = True
-            raise ConnectionClosed("EOF")
-        self.buf += data
+            raise ConnectionClosed(eof_msg)
+        return data
+
+    def _fill(self, deadline):
+        """Reads more bytes; raises ConnectionClosed on EOF/reset, TimeoutError at deadline."""
+        self.buf += self._recv_some(deadline)
 
     def _read_packet(self, timeout):
         deadline = time.monotonic() + timeout

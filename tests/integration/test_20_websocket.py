@@ -115,6 +115,22 @@ def new_key():
     return base64.b64encode(os.urandom(16)).decode()
 
 
+def recv_before(sock, deadline, late_msg):
+    """The next bytes from sock, or b"" on EOF or reset. At the deadline raises
+    AssertionError(late_msg())."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(late_msg())
+        sock.settimeout(left)
+        try:
+            return sock.recv(65536)
+        except socket.timeout:
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            return b""
+
+
 def read_http_head(sock, timeout=5.0):
     """Reads an HTTP response head. Returns (status, reason, headers, rest, closed):
     headers maps lower-cased names to values (repeated ones joined by ", "), rest holds
@@ -124,17 +140,8 @@ def read_http_head(sock, timeout=5.0):
     buf = b""
     closed = False
     while b"\r\n\r\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError("no complete HTTP response head within %.1fs (got %r)"
-                                 % (timeout, buf[:300]))
-        sock.settimeout(left)
-        try:
-            data = sock.recv(65536)
-        except socket.timeout:
-            continue
-        except (ConnectionResetError, BrokenPipeError):
-            data = b""
+        data = recv_before(sock, deadline, lambda: "no complete HTTP response head within "
+                           "%.1fs (got %r)" % (timeout, buf[:300]))
         if not data:
             closed = True
             break
@@ -160,17 +167,8 @@ def wait_eof(sock, timeout=5.0):
     deadline = time.monotonic() + timeout
     got = b""
     while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError("TCP connection still open after %.1fs (then got %r)"
-                                 % (timeout, got[:200]))
-        sock.settimeout(left)
-        try:
-            data = sock.recv(65536)
-        except socket.timeout:
-            continue
-        except (ConnectionResetError, BrokenPipeError):
-            return got
+        data = recv_before(sock, deadline, lambda: "TCP connection still open after %.1fs "
+                           "(then got %r)" % (timeout, got[:200]))
         if not data:
             return got
         got += data
@@ -259,21 +257,7 @@ class WsRaw(R.RawClient):
     # -- frames in
 
     def _raw_fill(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("no data from broker before deadline")
-        self.sock.settimeout(left)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            raise TimeoutError("no data from broker before deadline")
-        except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as e:
-            self.closed = True
-            raise R.ConnectionClosed(str(e))
-        if not data:
-            self.closed = True
-            raise R.ConnectionClosed("EOF (no WebSocket close frame)")
-        self.wbuf += data
+        self.wbuf += self._recv_some(deadline, "EOF (no WebSocket close frame)")
 
     def _need(self, n, deadline):
         while len(self.wbuf) < n:

@@ -5,57 +5,23 @@
 //   MQTT_URL=mqtt://127.0.0.1:1883 MQTT_VERSION=5 node --test
 // Every wait has a deadline; clients never reconnect on their own.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import mqtt from 'mqtt';
+import { VERSION, WAIT_MS, open, uniq, connectTo, collect as collectShaped, textMessage }
+  from './helpers.mjs';
 
 const URL = process.env.MQTT_URL || 'mqtt://127.0.0.1:1883';
-const VERSION = Number(process.env.MQTT_VERSION || 4);
-const WAIT_MS = 5000;
-const open = [];
 
-function uniq(prefix) {
-  return `${prefix}/${randomUUID().slice(0, 10)}`;
+function connect(opts = {}) {
+  return connectTo(URL, 'js-', opts);
 }
 
-async function connect(opts = {}) {
-  const client = await mqtt.connectAsync(URL, {
-    protocolVersion: VERSION,
-    reconnectPeriod: 0,
-    connectTimeout: WAIT_MS,
-    clientId: 'js-' + randomUUID().slice(0, 12),
-    ...opts,
-  });
-  open.push(client);
-  return client;
-}
-
-// Resolves with the first n messages on client (topic filter optional).
+// Resolves with the first n messages on client (topic filter optional), payloads as text.
 function collect(client, n, topic = null, ms = WAIT_MS) {
-  return new Promise((resolve, reject) => {
-    const got = [];
-    const timer = setTimeout(() => {
-      client.removeListener('message', onMessage);
-      reject(new Error(`timed out waiting for ${n} messages, got ${got.length}`));
-    }, ms);
-    function onMessage(t, payload, packet) {
-      if (topic !== null && t !== topic) return;
-      got.push({ topic: t, payload: payload.toString(), qos: packet.qos,
-                 retain: packet.retain, properties: packet.properties || {} });
-      if (got.length === n) {
-        clearTimeout(timer);
-        client.removeListener('message', onMessage);
-        resolve(got);
-      }
-    }
-    client.on('message', onMessage);
-  });
+  return collectShaped(client, n, topic, ms, textMessage);
 }
-
-after(async () => {
-  await Promise.all(open.map((c) => c.endAsync(true).catch(() => {})));
-});
 
 test('connect: CONNACK accepted, no session for a clean client', { timeout: 10000 }, async () => {
   const c = await connect({ clean: true });

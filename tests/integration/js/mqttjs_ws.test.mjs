@@ -10,57 +10,18 @@
 // connection if the server does not echo it). Every wait has a deadline; clients
 // never reconnect on their own.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID, randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
+import { VERSION, WAIT_MS, open, uniq, connectTo, collect } from './helpers.mjs';
 
 const WS_URL = process.env.MQTT_WS_URL || 'ws://127.0.0.1:8080/mqtt';
 const TCP_URL = process.env.MQTT_TCP_URL || 'mqtt://127.0.0.1:1883';
-const VERSION = Number(process.env.MQTT_VERSION || 4);
-const WAIT_MS = 5000;
-const open = [];
 
-function uniq(prefix) {
-  return `${prefix}/${randomUUID().slice(0, 10)}`;
+function connect(opts = {}, url = WS_URL) {
+  return connectTo(url, 'jsws-', opts);
 }
-
-async function connect(opts = {}, url = WS_URL) {
-  const client = await mqtt.connectAsync(url, {
-    protocolVersion: VERSION,
-    reconnectPeriod: 0,
-    connectTimeout: WAIT_MS,
-    clientId: 'jsws-' + randomUUID().slice(0, 12),
-    ...opts,
-  });
-  open.push(client);
-  return client;
-}
-
-// Resolves with the first n messages on client (topic filter optional).
-function collect(client, n, topic = null, ms = WAIT_MS) {
-  return new Promise((resolve, reject) => {
-    const got = [];
-    const timer = setTimeout(() => {
-      client.removeListener('message', onMessage);
-      reject(new Error(`timed out waiting for ${n} messages, got ${got.length}`));
-    }, ms);
-    function onMessage(t, payload, packet) {
-      if (topic !== null && t !== topic) return;
-      got.push({ topic: t, payload, qos: packet.qos, retain: packet.retain });
-      if (got.length === n) {
-        clearTimeout(timer);
-        client.removeListener('message', onMessage);
-        resolve(got);
-      }
-    }
-    client.on('message', onMessage);
-  });
-}
-
-after(async () => {
-  await Promise.all(open.map((c) => c.endAsync(true).catch(() => {})));
-});
 
 test(`connect over ws:// with protocolVersion ${VERSION}`, { timeout: 10000 }, async () => {
   const c = mqtt.connect(WS_URL, { protocolVersion: VERSION, reconnectPeriod: 0,

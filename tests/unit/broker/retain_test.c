@@ -17,6 +17,9 @@
 
 #include "broker/retain.h"
 
+#define TOPIC_REF_RNG_SEED 0x2545F4914F6CDD1Dull
+#include "topic_ref.h"
+
 /* A counted message: the test holds one reference, the store the others. */
 typedef struct msg {
     atomic_int refs;   /* References held. */
@@ -162,50 +165,6 @@ static void test_wildcards_and_dollar(void **state)
     }
     retain_free(r);
     msgs_balanced();
-}
-
-/* Splits s into at most 16 levels (empty ones kept); returns the count. */
-static int split_levels(const char *s, const char **lv, size_t *ll)
-{
-    int n = 0;
-    for (;;) {
-        size_t l = strcspn(s, "/");
-        lv[n] = s;
-        ll[n++] = l;
-        if (s[l] == '\0' || n == 16)
-            return n;
-        s += l + 1;
-    }
-}
-
-/* Naive reference matcher: compare level by level. */
-static int ref_match(const char *f, const char *t)
-{
-    const char *fl[16], *tl[16];
-    size_t fn[16], tn[16];
-
-    if (t[0] == '$' && (f[0] == '#' || f[0] == '+'))
-        return 0;
-    int nf = split_levels(f, fl, fn), nt = split_levels(t, tl, tn);
-    for (int i = 0; i < nf; i++) {
-        if (fn[i] == 1 && fl[i][0] == '#')
-            return 1;
-        if (i >= nt)
-            return 0;
-        if (!(fn[i] == 1 && fl[i][0] == '+') && (fn[i] != tn[i] || memcmp(fl[i], tl[i], fn[i]) != 0))
-            return 0;
-    }
-    return nf == nt;
-}
-
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
 }
 
 static void random_name(char *buf, int filter)

@@ -20,12 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "proto/frame/frame.h"
+
+#include "codec_test_util.h"
 
 /* A byte vector: compound literal plus its size. */
 #define B(...) (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ })
@@ -293,20 +293,17 @@ static void test_valid_truncations(void **state)
  */
 static void test_valid_guard_page(void **state)
 {
-    long pg = sysconf(_SC_PAGESIZE);
-    uint8_t in[256], *mem, *at;
+    uint8_t in[256], *end, *at;
     frame_t f;
     size_t i, k, n;
     int rc, want;
 
     (void)state;
-    mem = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(mem != MAP_FAILED);
-    assert_int_equal(mprotect(mem + pg, (size_t)pg, PROT_NONE), 0);
+    end = guard_page_new();
     for (i = 0; i < NVALID; i++) {
         n = mk(in, valid[i].type, valid[i].b, valid[i].n);
         for (k = 0; k <= n; k++) {
-            at = mem + pg - k;
+            at = end - k;
             memcpy(at, in, k);
             want = k == n ? (int)k : IOT_EAGAIN;
             rc = frame_decode(at, k, 0, &f);
@@ -314,7 +311,7 @@ static void test_valid_guard_page(void **state)
                 fail_msg("%s: at guard, prefix %zu returned %d", valid[i].name, k, rc);
         }
     }
-    assert_int_equal(munmap(mem, (size_t)pg * 2), 0);
+    guard_page_free(end);
 }
 
 /*

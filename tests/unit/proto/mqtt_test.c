@@ -16,12 +16,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "proto/mqtt/mqtt.h"
+
+#include "codec_test_util.h"
 
 /* A byte vector: compound literal plus its size. */
 #define B(...) (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ })
@@ -188,19 +188,16 @@ static void test_valid_truncations(void **state)
  */
 static void test_valid_guard_page(void **state)
 {
-    long pg = sysconf(_SC_PAGESIZE);
     mqtt_packet_t p;
-    uint8_t *mem, *at;
+    uint8_t *end, *at;
     size_t i, k;
     int rc, want;
 
     (void)state;
-    mem = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(mem != MAP_FAILED);
-    assert_int_equal(mprotect(mem + pg, (size_t)pg, PROT_NONE), 0);
+    end = guard_page_new();
     for (i = 0; i < NVALID; i++) {
         for (k = 0; k <= valid[i].n; k++) {
-            at = mem + pg - k;
+            at = end - k;
             memcpy(at, valid[i].b, k);
             want = k == valid[i].n ? (int)k : IOT_EAGAIN;
             rc = mqtt_decode(at, k, valid[i].version, 0, &p);
@@ -208,7 +205,7 @@ static void test_valid_guard_page(void **state)
                 fail_msg("%s: at guard, prefix %zu returned %d", valid[i].name, k, rc);
         }
     }
-    assert_int_equal(munmap(mem, (size_t)pg * 2), 0);
+    guard_page_free(end);
 }
 
 /*

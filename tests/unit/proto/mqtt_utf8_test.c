@@ -9,11 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "codec_test_util.h"
 #include "proto/mqtt/mqtt.h"
 
 typedef struct str_case {
@@ -108,22 +107,18 @@ static const str_case_t filter_cases[] = {
 /* Checks fn on each case, from ordinary memory and ending at a guard page. */
 static void run_cases(const str_case_t *cases, size_t n, int (*fn)(const uint8_t *, size_t))
 {
-    long pg = sysconf(_SC_PAGESIZE);
-    uint8_t *mem;
+    uint8_t *end = guard_page_new();
     size_t i;
 
-    mem = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(mem != MAP_FAILED);
-    assert_int_equal(mprotect(mem + pg, (size_t)pg, PROT_NONE), 0);
     for (i = 0; i < n; i++) {
-        uint8_t *at = mem + pg - cases[i].len;
+        uint8_t *at = end - cases[i].len;
 
         memcpy(at, cases[i].s, cases[i].len);
         if (fn(at, cases[i].len) != cases[i].valid)
             fail_msg("case %zu \"%s\" (%s): want %d", i, cases[i].s, cases[i].why,
                      cases[i].valid);
     }
-    assert_int_equal(munmap(mem, (size_t)pg * 2), 0);
+    guard_page_free(end);
 }
 
 static void test_utf8(void **state)
